@@ -1,0 +1,38 @@
+# Every command a developer runs; CI runs `make test` through .ci/run.
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: install up test lint typecheck unit integration fmt clean
+
+install:
+	@bash scripts/bootstrap.sh
+
+## The whole local fleet in the foreground (Ctrl-C stops it): Redis, the CPU speech
+## server, two gateways under gunicorn, NGINX on 127.0.0.1:8080.
+up: install
+	@$(PY) -m deploy.local.fleet
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy services/gateway/gateway services/asr-cpu/asr_cpu clients/python/speech_client
+
+unit: install
+	$(PY) -m pytest tests/unit -q
+
+integration: install
+	$(PY) -m pytest tests/integration -q
+
+## Lint, type-check and the whole test suite (unit and integration).
+test: install lint typecheck
+	$(PY) -m pytest -q
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""A CPU speech server speaking Riva's gRPC ASR API."""

@@ -1,0 +1,1 @@
+"""Gateway: FastAPI WebSocket edge, session service, Redis store, Riva backends."""

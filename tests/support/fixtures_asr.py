@@ -1,0 +1,1 @@
+"""Fixtures for fixtures_asr (filled in by its owner)."""

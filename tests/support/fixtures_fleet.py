@@ -1,0 +1,1 @@
+"""Fixtures for fixtures_fleet (filled in by its owner)."""
