@@ -18,7 +18,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy services/gateway/gateway services/asr-cpu/asr_cpu clients/python/speech_client
+	$(VENV)/bin/mypy services/gateway/gateway services/asr-cpu/asr_cpu clients/python/speech_client deploy
 
 unit: install
 	$(PY) -m pytest tests/unit -q

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.fixtures_redis",
     "tests.support.fixtures_asr",
     "tests.support.fixtures_fleet",
+    "tests.support.fixtures_gateway",
 ]

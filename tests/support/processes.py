@@ -27,7 +27,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def poll_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+def poll_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
     """Call `check` until it returns True, failing after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -110,7 +112,9 @@ def start(
         poll_until(lambda: _alive_or_raise(proc) and check(), ready_timeout, f"{name} to be ready")
     except Exception as exc:
         proc.stop()
-        raise RuntimeError(f"{name} did not start: {exc}\n--- {log} ---\n{proc.log_tail()}") from exc
+        raise RuntimeError(
+            f"{name} did not start: {exc}\n--- {log} ---\n{proc.log_tail()}"
+        ) from exc
     return proc
 
 
@@ -133,10 +137,16 @@ def redis_argv(port: int, data_dir: Path) -> list[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     return [
         "redis-server",
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(data_dir),
-        "--protected-mode", "yes",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(data_dir),
+        "--protected-mode",
+        "yes",
     ]

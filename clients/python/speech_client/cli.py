@@ -1,0 +1,220 @@
+"""The `speech-client` command: `speech-client transcribe FILE [options]`.
+
+Exit codes: 0 success, 1 the transcription failed (message on stderr), 2 usage error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import TextIO
+
+from speech_client.audio import DEFAULT_FRAME_MS, ENCODINGS, AudioError, AudioFormat, read_audio
+from speech_client.client import ClientOptions, Transcription
+from speech_client.config import TranscriptionConfig
+from speech_client.errors import TranscriptionError
+from speech_client.events import (
+    Reconnect,
+    TranscriptionResumed,
+    TranscriptionStarted,
+    TranscriptionStopped,
+)
+from speech_client.output import JsonPrinter, Printer, TextPrinter
+from speech_client.urls import check_session_id, session_url
+
+PROG = "speech-client"
+DEFAULT_URL = "ws://127.0.0.1:8080"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _session_id(text: str) -> str:
+    try:
+        return check_session_id(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Stream audio to the speech gateway and print its transcripts."
+    )
+    # Subcommands, so that others (e.g. a load generator) can sit beside `transcribe`.
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = commands.add_parser(
+        "transcribe",
+        help="transcribe an audio file",
+        description="Stream a WAV (16-bit PCM) or raw audio file and print the transcript.",
+    )
+    p.add_argument("file", metavar="FILE", help="a WAV file, or raw audio (see --encoding)")
+
+    conn = p.add_argument_group("connection")
+    conn.add_argument(
+        "--url",
+        default=os.environ.get("SPEECH_URL", DEFAULT_URL),
+        help="gateway base URL, or a full .../api/v1/transcribe/ID URL"
+        " (default: $SPEECH_URL or %(default)s)",
+    )
+    conn.add_argument(
+        "--session-id", type=_session_id, help="8-64 of [A-Za-z0-9_-] (default: a new UUID)"
+    )
+    conn.add_argument(
+        "--token",
+        default=os.environ.get("SPEECH_TOKEN"),
+        help="bearer token (default: $SPEECH_TOKEN)",
+    )
+    conn.add_argument(
+        "--no-resume", action="store_true", help="fail on a disconnect instead of resuming"
+    )
+
+    stream = p.add_argument_group("streaming")
+    stream.add_argument(
+        "--frame-ms", type=_positive_int, default=DEFAULT_FRAME_MS, help="ms of audio per frame"
+    )
+    stream.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="pace as a multiple of real time; 0 = as fast as possible (the gateway refuses"
+        " audio much faster than real time after a burst: error audio_too_fast)",
+    )
+
+    raw = p.add_argument_group("raw audio (ignored for WAV files, whose header says)")
+    raw.add_argument("--encoding", choices=ENCODINGS, default="pcm16")
+    raw.add_argument("--sample-rate", type=_positive_int, default=16000, metavar="HZ")
+    raw.add_argument("--channels", type=_positive_int, default=1)
+
+    rec = p.add_argument_group("recognition")
+    rec.add_argument("--language", help="BCP-47 code (server default: en-US)")
+    rec.add_argument("--model", help="backend model name (server default: the backend's)")
+    rec.add_argument("--max-alternatives", type=_positive_int, metavar="N")
+    rec.add_argument("--word-time-offsets", action="store_true", help="words with timings")
+    rec.add_argument("--no-punctuation", action="store_true")
+    rec.add_argument("--profanity-filter", action="store_true")
+    rec.add_argument("--diarization", action="store_true", help="label speakers")
+    rec.add_argument("--max-speakers", type=_positive_int, metavar="N")
+    rec.add_argument("--boost", action="append", default=[], metavar="PHRASE", help="repeatable")
+    rec.add_argument("--boost-value", type=float, default=10.0, help="for --boost phrases")
+
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON line per final, then the transcription_stopped summary",
+    )
+    out.add_argument("--no-interim", action="store_true", help="finals only")
+    out.add_argument(
+        "-v", "--verbose", action="store_true", help="session events and summary on stderr"
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TranscriptionConfig:
+    """Only the options given: the server's defaults stay the defaults."""
+    config = TranscriptionConfig()
+    if args.language:
+        config["language"] = args.language
+    if args.model:
+        config["model"] = args.model
+    if args.max_alternatives is not None:
+        config["max_alternatives"] = args.max_alternatives
+    if args.word_time_offsets:
+        config["enable_word_time_offsets"] = True
+    if args.no_punctuation:
+        config["enable_automatic_punctuation"] = False
+    if args.profanity_filter:
+        config["profanity_filter"] = True
+    if args.diarization:
+        config["speaker_diarization"] = True
+    if args.max_speakers is not None:
+        config["max_speakers"] = args.max_speakers
+    if args.no_interim:
+        config["enable_interim_results"] = False
+    if args.boost:
+        config["boosted_phrases"] = [{"phrases": args.boost, "boost": args.boost_value}]
+    return config
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.session_id is None and "/api/v1/transcribe/" not in args.url:
+        args.session_id = uuid.uuid4().hex
+    try:
+        args.url, args.session_id = session_url(args.url, args.session_id)
+    except ValueError as e:
+        parser.error(str(e))
+    return args
+
+
+def make_printer(args: argparse.Namespace, out: TextIO, channels: int) -> Printer:
+    if args.json:
+        return JsonPrinter(out)
+    # Interims only on a terminal: in a file or a pipe they would be noise.
+    return TextPrinter(
+        out, interim=not args.no_interim and out.isatty(), channel_labels=channels > 1
+    )
+
+
+async def run_transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        audio = read_audio(args.file, AudioFormat(args.encoding, args.sample_rate, args.channels))
+    except (AudioError, OSError) as e:
+        err.write(f"{PROG}: error: {e}\n")
+        return 1
+    options = ClientOptions(token=args.token, resume=not args.no_resume)
+    printer = make_printer(args, out, audio.format.channels)
+    session = Transcription(
+        args.url,
+        audio.frames(args.frame_ms),
+        audio.format,
+        config=config_from_args(args),
+        session_id=args.session_id,
+        speed=args.speed,
+        options=options,
+    )
+    try:
+        async with session:
+            async for event in session:
+                printer.show(event)
+                if args.verbose:
+                    _describe(event, err)
+    except TranscriptionError as e:
+        printer.close()
+        err.write(f"{PROG}: error: {e}\n")
+        return 1
+    printer.close()
+    return 0
+
+
+def _describe(event: object, err: TextIO) -> None:
+    match event:
+        case TranscriptionStarted(session_id=session_id):
+            err.write(f"{PROG}: session {session_id} started\n")
+        case Reconnect(reason=reason):
+            err.write(f"{PROG}: reconnecting: {reason}\n")
+        case TranscriptionResumed(resume_from_ms=ms, replayed_finals=n):
+            err.write(f"{PROG}: resumed from {ms} ms ({n} finals replayed)\n")
+        case TranscriptionStopped(audio_ms=ms, finals=n):
+            err.write(f"{PROG}: done: {ms / 1000:.1f} s of audio, {n} finals\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)  # exits with 2 on a usage error
+    try:
+        if args.command == "transcribe":
+            return asyncio.run(run_transcribe(args, sys.stdout, sys.stderr))
+        raise AssertionError(f"unhandled command {args.command}")
+    except KeyboardInterrupt:
+        sys.stdout.write("\n" if sys.stdout.isatty() else "")
+        return 130

@@ -1,0 +1,108 @@
+"""Renders nginx/nginx.conf.template into a run dir, and the command line that runs it.
+
+Used by the local fleet (deploy.local.fleet) and by the tests' NGINX fixture, so both run
+the one NGINX configuration of the repository.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import string
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "nginx" / "nginx.conf.template"
+
+# Options of every upstream server: after one failed attempt (refused, timed out, or a 503
+# from a draining gateway) a gateway is skipped for 2 s, then tried again.
+SERVER_OPTIONS = "max_fails=1 fail_timeout=2s"
+
+_UPSTREAM = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}")
+# Characters that would need quoting in an NGINX configuration file.
+_UNSAFE_PATH = re.compile(r"[\s;{}'\"$#\\]")
+
+
+class _NginxTemplate(string.Template):
+    # NGINX variables are written with "$", so placeholders use "@".
+    delimiter = "@"
+
+
+def render_nginx_conf(
+    listen_port: int,
+    upstreams: Sequence[str],
+    run_dir: Path,
+    *,
+    listen_host: str = "127.0.0.1",
+    error_log: str = "stderr",
+) -> Path:
+    """Write `run_dir/nginx.conf` for NGINX on `listen_host:listen_port` in front of
+    `upstreams` ("host:port" each), with its pid, temp files and logs under `run_dir`.
+
+    Returns the path of the written file.
+    """
+    if not upstreams:
+        raise ValueError("at least one upstream is needed")
+    for upstream in upstreams:
+        if not _UPSTREAM.fullmatch(upstream):
+            raise ValueError(f"upstream {upstream!r} is not host:port")
+    if not 0 < listen_port < 65536:
+        raise ValueError(f"listen port {listen_port} is out of range")
+    run_dir = run_dir.resolve()
+    if _UNSAFE_PATH.search(str(run_dir)):
+        raise ValueError(f"run dir {run_dir} has characters NGINX would need quoted")
+
+    temp_dir = run_dir / "temp"
+    log_dir = run_dir / "logs"
+    for path in (temp_dir, log_dir):
+        path.mkdir(parents=True, exist_ok=True)
+
+    servers = "\n".join(f"        server {upstream} {SERVER_OPTIONS};" for upstream in upstreams)
+    text = _NginxTemplate(TEMPLATE.read_text()).substitute(
+        user_directive=_user_directive(),
+        pid_path=run_dir / "nginx.pid",
+        error_log=error_log,
+        temp_dir=temp_dir,
+        access_log=log_dir / "nginx-access.log",
+        upstream_servers=servers,
+        listen=f"{listen_host}:{listen_port}",
+    )
+    conf = run_dir / "nginx.conf"
+    conf.write_text(text)
+    return conf
+
+
+def nginx_argv(conf: Path, run_dir: Path) -> list[str]:
+    """The command that runs NGINX in the foreground on `conf`, entirely inside `run_dir`.
+
+    `-e stderr` covers the messages written before the configuration is read.
+    """
+    return [
+        nginx_binary(),
+        "-p",
+        f"{run_dir.resolve()}/",
+        "-c",
+        str(conf.resolve()),
+        "-e",
+        "stderr",
+    ]
+
+
+def nginx_binary() -> str:
+    # Debian installs it in /usr/sbin, which is not on every user's PATH.
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise FileNotFoundError("nginx not found: install Debian's nginx-light (make install)")
+    return found
+
+
+def _user_directive() -> str:
+    if os.geteuid() != 0:
+        return "# Not started as root: the workers run as the current user."
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    group = grp.getgrgid(os.getegid()).gr_name
+    return f"user {user} {group};"

@@ -1,0 +1,80 @@
+"""What the local fleet runs where: ports, engine and run dir, read from the environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    nginx_port: int = 8080
+    gateway_ports: tuple[int, ...] = (8001, 8002)
+    asr_port: int = 50051
+    redis_port: int = 6380
+    asr_engine: str = "pocketsphinx"
+    # "terminal": every program's output in the foreground; "files": one log file each.
+    logs: str = "terminal"
+    run_dir: Path = REPO / ".run" / "fleet"
+    repo: Path = REPO
+    # The virtualenv's bin directory: python, gunicorn, supervisord.
+    bin_dir: Path = Path(sys.executable).parent
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FleetSettings:
+        """Read FLEET_NGINX_PORT, FLEET_GATEWAY_PORTS (comma list), FLEET_ASR_PORT,
+        FLEET_REDIS_PORT, ASR_ENGINE, FLEET_LOGS and FLEET_RUN_DIR; defaults otherwise."""
+        env = os.environ if env is None else env
+        defaults = cls()
+        gateway_ports = env.get("FLEET_GATEWAY_PORTS", "")
+        run_dir = env.get("FLEET_RUN_DIR", "")
+        settings = cls(
+            nginx_port=_port(env, "FLEET_NGINX_PORT", defaults.nginx_port),
+            gateway_ports=(
+                tuple(_parse_port("FLEET_GATEWAY_PORTS", p) for p in gateway_ports.split(","))
+                if gateway_ports.strip()
+                else defaults.gateway_ports
+            ),
+            asr_port=_port(env, "FLEET_ASR_PORT", defaults.asr_port),
+            redis_port=_port(env, "FLEET_REDIS_PORT", defaults.redis_port),
+            asr_engine=env.get("ASR_ENGINE") or defaults.asr_engine,
+            logs=env.get("FLEET_LOGS") or defaults.logs,
+            run_dir=Path(run_dir).resolve() if run_dir else defaults.run_dir,
+        )
+        if settings.logs not in ("terminal", "files"):
+            raise ValueError(f"FLEET_LOGS must be 'terminal' or 'files', not {settings.logs!r}")
+        if len(set(settings.all_ports())) != len(settings.all_ports()):
+            raise ValueError(f"the fleet's ports must differ: {settings.all_ports()}")
+        return settings
+
+    @property
+    def gateway_names(self) -> list[str]:
+        return [f"gateway-{i}" for i in range(1, len(self.gateway_ports) + 1)]
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{HOST}:{self.redis_port}/0"
+
+    def all_ports(self) -> list[int]:
+        return [self.nginx_port, *self.gateway_ports, self.asr_port, self.redis_port]
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    return _parse_port(name, value) if value else default
+
+
+def _parse_port(name: str, value: str) -> int:
+    try:
+        port = int(value.strip())
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{name}: {port} is not a port number")
+    return port

@@ -1,0 +1,10 @@
+"""Everything under /api/v1."""
+
+from fastapi import APIRouter
+
+from gateway.api.routes import health, sessions, transcribe
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(transcribe.router)
+api_router.include_router(health.router)
+api_router.include_router(sessions.router)

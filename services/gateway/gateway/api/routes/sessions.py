@@ -1,0 +1,33 @@
+"""A session's state as Redis holds it, for operators and tests."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from gateway.api.deps import ServiceDep
+from gateway.errors import StoreUnavailable
+from gateway.protocol import SESSION_ID_RE
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+
+@router.get("/{session_id}")
+async def get_session(session_id: str, service: ServiceDep) -> dict[str, object]:
+    if not SESSION_ID_RE.fullmatch(session_id):
+        raise HTTPException(400, "session_id must be 8 to 64 of [A-Za-z0-9_-]")
+    try:
+        record = await service.store.get(session_id)
+    except StoreUnavailable as exc:
+        raise HTTPException(503, "session store unavailable") from exc
+    if record is None:
+        raise HTTPException(404, "session_not_found")
+    return {
+        "session_id": record.session_id,
+        "state": record.state,
+        "finals": record.seq,
+        "committed_ms": record.committed_ms,
+        "audio_ms": record.audio_ms,
+        "owner": record.owner,
+        "created_ms": record.created_ms,
+        "updated_ms": record.updated_ms,
+    }

@@ -1,0 +1,76 @@
+"""The gateway's one settings class, read from the environment (nested: `REDIS__URL`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+# A list given in the environment as "a,b,c".
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    # Every Redis call is bounded: a stalled Redis must not stall a session.
+    socket_timeout_s: float = 2.0
+    connect_timeout_s: float = 1.0
+    key_prefix: str = "speech"
+
+
+class RivaSettings(BaseModel):
+    # One or more `host:port` targets; each new stream goes to the one with the fewest
+    # active streams (DESIGN.md, "Riva balancing").
+    targets: CsvList = ["127.0.0.1:50051"]
+    use_tls: bool = False
+    ssl_root_cert: str | None = None
+    # NVIDIA's hosted endpoint: API key and function id go out as gRPC metadata.
+    api_key: SecretStr | None = None
+    function_id: str | None = None
+    connect_timeout_s: float = 5.0
+
+
+class LimitSettings(BaseModel):
+    max_concurrent_sessions: int = Field(default=500, ge=1)
+    # Largest binary frame accepted; larger gets `frame_too_large` and close 1009.
+    max_frame_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Audio may arrive faster than real time by this factor, after a burst of this many
+    # seconds (a resume re-sends the client's replay buffer at once).
+    max_realtime_factor: float = Field(default=4.0, gt=0)
+    audio_burst_s: float = Field(default=30.0, ge=0)
+    # Frames waiting for the backend stream; when full the socket is not read further.
+    audio_queue_frames: int = Field(default=64, ge=1)
+    # No message at all for this long ends the session (keepalive resets it).
+    idle_timeout_s: float = Field(default=30.0, gt=0)
+    # How long the first message may take after the socket opens.
+    start_timeout_s: float = Field(default=10.0, gt=0)
+    # A session's state is kept in Redis this long after its last activity.
+    session_ttl_s: int = Field(default=3600, ge=60)
+
+
+class ServerSettings(BaseModel):
+    # Browser origins allowed to open sockets; requests with no Origin header (servers,
+    # CLIs) are allowed. "*" allows every origin.
+    allowed_origins: CsvList = ["*"]
+    pod_name: str = ""
+    # permessage-deflate costs CPU and memory and audio does not compress.
+    ws_per_message_deflate: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__", env_file=None, extra="ignore", case_sensitive=False
+    )
+
+    redis: RedisSettings = RedisSettings()
+    riva: RivaSettings = RivaSettings()
+    limits: LimitSettings = LimitSettings()
+    server: ServerSettings = ServerSettings()

@@ -1,0 +1,44 @@
+"""The one exception the session service raises to end a session with a protocol error."""
+
+from __future__ import annotations
+
+from gateway.protocol import CloseCode, ErrorCode
+
+
+class SessionError(Exception):
+    """An `error` event for the client, then (if `close_code` is set) closing the socket."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retryable: bool = False,
+        close_code: CloseCode | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.close_code = close_code
+        self.retry_after_s = retry_after_s
+
+    def event(self) -> dict[str, object]:
+        event: dict[str, object] = {
+            "event": "error",
+            "code": self.code.value,
+            "message": self.message,
+            "retryable": self.retryable,
+        }
+        if self.retry_after_s is not None:
+            event["retry_after_s"] = self.retry_after_s
+        return event
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached or did not answer in time."""
+
+
+class Fenced(Exception):
+    """This connection no longer holds the session's lease: another one took it over."""

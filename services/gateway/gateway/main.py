@@ -1,0 +1,55 @@
+"""The app factory: `create_app(settings)`; clients are opened once, in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from prometheus_client import make_asgi_app
+
+from gateway.api.router import api_router
+from gateway.backends.riva import RivaBackend
+from gateway.config import Settings
+from gateway.sessions.registry import SessionRegistry
+from gateway.sessions.service import SessionService
+from gateway.store.redis_store import SessionStore
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = SessionStore.from_settings(settings.redis)
+        backend = RivaBackend(settings.riva)
+        registry = SessionRegistry(settings.limits)
+        app.state.service = SessionService(settings, store, backend, registry)
+        housekeeping = asyncio.create_task(registry.run_housekeeping(), name="housekeeping")
+        # Start-up objects live forever: keep them out of every later GC pass (full
+        # collections set the latency tail near saturation, DESIGN.md).
+        gc.collect()
+        gc.freeze()
+        log.info("gateway ready: riva=%s", ",".join(settings.riva.targets))
+        try:
+            yield
+        finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+            await backend.close()
+            await store.close()
+
+    app = FastAPI(title="Speech gateway", version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(api_router)
+    app.mount("/metrics", make_asgi_app())
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """For gunicorn and uvicorn: settings from the environment."""
+    return create_app(Settings())

@@ -1,0 +1,196 @@
+"""The session's state in Redis: its record, its finals log, and fencing by epoch.
+
+Keys of one session share a hash tag (`{session_id}`) so they live on one Redis Cluster
+slot. Writes that must be atomic (create, append finals, end) are Lua scripts: one round
+trip each, and none per audio frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.config import RedisSettings
+from gateway.errors import Fenced, StoreUnavailable
+
+T = TypeVar("T")
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1],
+  'state', 'active', 'config', ARGV[2], 'token_hash', ARGV[3], 'owner', ARGV[4],
+  'epoch', 1, 'seq', 0, 'committed_ms', 0, 'audio_ms', 0,
+  'created_ms', ARGV[5], 'updated_ms', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# ARGV: epoch, ttl, committed_ms, audio_ms, now_ms, then (seq, payload) pairs in order.
+# A seq at or below the stored one was written before (a retry after a lost reply) and
+# is skipped, so appending is idempotent.
+_APPEND_FINALS = """
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if meta[1] ~= ARGV[1] then return -1 end
+local last = tonumber(meta[2])
+for i = 6, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq > last then
+    redis.call('XADD', KEYS[2], seq .. '-0', 'f', ARGV[i + 1])
+    last = seq
+  end
+end
+redis.call('HSET', KEYS[1], 'seq', last, 'committed_ms', ARGV[3], 'audio_ms', ARGV[4],
+  'updated_ms', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return last
+"""
+
+# ARGV: epoch, ttl, state, audio_ms, now_ms.
+_SET_STATE = """
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'audio_ms', ARGV[4], 'updated_ms', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    session_id: str
+    state: str
+    config_json: str
+    token_hash: str
+    owner: str
+    epoch: int
+    seq: int
+    committed_ms: int
+    audio_ms: int
+    created_ms: int
+    updated_ms: int
+
+
+class SessionStore:
+    """Reads and writes sessions in Redis; every call is bounded by the client timeouts."""
+
+    def __init__(self, client: aioredis.Redis, settings: RedisSettings) -> None:
+        self._redis = client
+        self._prefix = settings.key_prefix
+        self._create = client.register_script(_CREATE)
+        self._append = client.register_script(_APPEND_FINALS)
+        self._set_state = client.register_script(_SET_STATE)
+
+    @classmethod
+    def from_settings(cls, settings: RedisSettings) -> SessionStore:
+        client = aioredis.Redis.from_url(
+            settings.url,
+            socket_timeout=settings.socket_timeout_s,
+            socket_connect_timeout=settings.connect_timeout_s,
+            decode_responses=True,
+        )
+        return cls(client, settings)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    def keys(self, session_id: str) -> list[str]:
+        tag = f"{self._prefix}:{{{session_id}}}"
+        return [f"{tag}:meta", f"{tag}:finals"]
+
+    async def ping(self) -> bool:
+        return bool(await self._call(self._redis.ping))
+
+    async def create(
+        self, session_id: str, *, config_json: str, token: str, owner: str, ttl_s: int
+    ) -> bool:
+        """Record a new session; False if one with this id exists."""
+        created = await self._call(
+            self._create,
+            keys=self.keys(session_id),
+            args=[ttl_s, config_json, hash_token(token), owner, now_ms()],
+        )
+        return bool(created)
+
+    async def append_finals(
+        self,
+        session_id: str,
+        *,
+        epoch: int,
+        finals: Sequence[tuple[int, str]],
+        committed_ms: int,
+        audio_ms: int,
+        ttl_s: int,
+    ) -> int:
+        """Append `(seq, payload)` finals in order; returns the highest stored seq."""
+        args: list[Any] = [epoch, ttl_s, committed_ms, audio_ms, now_ms()]
+        for seq, payload in finals:
+            args.append(seq)
+            args.append(payload)
+        stored = int(await self._call(self._append, keys=self.keys(session_id), args=args))
+        if stored < 0:
+            raise Fenced(session_id)
+        return stored
+
+    async def set_state(
+        self, session_id: str, *, epoch: int, state: str, audio_ms: int, ttl_s: int
+    ) -> None:
+        result = await self._call(
+            self._set_state,
+            keys=self.keys(session_id),
+            args=[epoch, ttl_s, state, audio_ms, now_ms()],
+        )
+        if int(result) < 0:
+            raise Fenced(session_id)
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        raw: dict[str, str] = await self._call(self._hgetall, self.keys(session_id)[0])
+        if not raw:
+            return None
+        return SessionRecord(
+            session_id=session_id,
+            state=raw.get("state", ""),
+            config_json=raw.get("config", "{}"),
+            token_hash=raw.get("token_hash", ""),
+            owner=raw.get("owner", ""),
+            epoch=int(raw.get("epoch", 0)),
+            seq=int(raw.get("seq", 0)),
+            committed_ms=int(raw.get("committed_ms", 0)),
+            audio_ms=int(raw.get("audio_ms", 0)),
+            created_ms=int(raw.get("created_ms", 0)),
+            updated_ms=int(raw.get("updated_ms", 0)),
+        )
+
+    async def finals_after(self, session_id: str, last_seq: int) -> list[tuple[int, str]]:
+        """The stored finals with seq > last_seq, in order, as (seq, payload)."""
+        entries: list[tuple[str, dict[str, str]]] = await self._call(
+            self._xrange, self.keys(session_id)[1], f"{last_seq + 1}-0"
+        )
+        return [(int(entry_id.split("-", 1)[0]), fields["f"]) for entry_id, fields in entries]
+
+    async def _hgetall(self, key: str) -> dict[str, str]:
+        return await self._redis.hgetall(key)  # type: ignore[return-value]
+
+    async def _xrange(self, key: str, start: str) -> list[tuple[str, dict[str, str]]]:
+        return await self._redis.xrange(key, min=start, max="+")  # type: ignore[return-value]
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc

@@ -1,0 +1,74 @@
+"""Real gateway processes (gunicorn + uvicorn worker, as in production) on free ports."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import VENV_BIN, Proc, free_port, start
+
+GatewayFactory = Callable[..., Proc]
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def start_gateway(
+    log_dir: Path,
+    *,
+    redis_url: str,
+    riva_targets: str,
+    name: str = "gateway",
+    env: dict[str, str] | None = None,
+) -> Proc:
+    port = free_port()
+    argv = [
+        str(VENV_BIN / "gunicorn"),
+        "-c",
+        "services/gateway/gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "gateway.main:create_app_from_env()",
+    ]
+    full_env = {
+        "REDIS__URL": redis_url,
+        "RIVA__TARGETS": riva_targets,
+        "SERVER__POD_NAME": name,
+        "WEB_CONCURRENCY": "1",
+        **(env or {}),
+    }
+    url = f"http://127.0.0.1:{port}/api/v1/health/live"
+    return start(
+        name,
+        argv,
+        log_dir,
+        port=port,
+        env=full_env,
+        ready=lambda: http_get(url, 0.5)[0] == 200,
+    )
+
+
+@pytest.fixture
+def gateway_factory(log_dir: Path) -> Iterator[GatewayFactory]:
+    """Start gateways with `gateway_factory(redis_url=..., riva_targets=..., env=...)`;
+    all are stopped at the end of the test."""
+    started: list[Proc] = []
+
+    def factory(**kwargs: object) -> Proc:
+        count = len(started) + 1
+        kwargs.setdefault("name", f"gateway-{count}")
+        proc = start_gateway(log_dir, **kwargs)  # type: ignore[arg-type]
+        started.append(proc)
+        return proc
+
+    yield factory
+    for proc in started:
+        proc.stop()

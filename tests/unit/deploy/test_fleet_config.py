@@ -1,0 +1,190 @@
+"""The local fleet's settings, supervisord configuration, preflight checks and reaper,
+without starting the fleet."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from supervisor.options import ServerOptions
+
+from deploy.local import fleet, reaper
+from deploy.local.nginx_conf import nginx_argv, render_nginx_conf
+from deploy.local.settings import REPO, FleetSettings
+from deploy.local.supervisor_conf import fleet_programs, render_supervisor_conf
+
+GATEWAY_COMMAND = (
+    "{bin}/gunicorn -c services/gateway/gunicorn.conf.py --bind 127.0.0.1:{port} "
+    "'gateway.main:create_app_from_env()'"
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> FleetSettings:
+    return FleetSettings.from_env(
+        {
+            "FLEET_RUN_DIR": str(tmp_path / "fleet"),
+            "FLEET_NGINX_PORT": "18080",
+            "FLEET_GATEWAY_PORTS": "18001, 18002,18003",
+            "FLEET_ASR_PORT": "15051",
+            "FLEET_REDIS_PORT": "16380",
+            "ASR_ENGINE": "synthetic",
+        }
+    )
+
+
+@pytest.fixture
+def supervisor_options(settings: FleetSettings) -> ServerOptions:
+    """The rendered configuration as supervisord itself reads it."""
+    nginx_dir = settings.run_dir / "nginx"
+    conf = render_nginx_conf(settings.nginx_port, ["127.0.0.1:18001"], nginx_dir)
+    path = render_supervisor_conf(settings, fleet_programs(settings, nginx_argv(conf, nginx_dir)))
+    options = ServerOptions()
+    options.realize(args=["-c", str(path)])
+    return options
+
+
+def test_defaults_are_the_ports_of_make_up() -> None:
+    settings = FleetSettings.from_env({})
+    assert settings.nginx_port == 8080
+    assert settings.gateway_ports == (8001, 8002)
+    assert settings.asr_port == 50051
+    assert settings.redis_port == 6380
+    assert settings.asr_engine == "pocketsphinx"
+    assert settings.run_dir == REPO / ".run" / "fleet"
+
+
+def test_environment_overrides_every_port_and_the_engine(settings: FleetSettings) -> None:
+    assert settings.all_ports() == [18080, 18001, 18002, 18003, 15051, 16380]
+    assert settings.gateway_names == ["gateway-1", "gateway-2", "gateway-3"]
+    assert settings.asr_engine == "synthetic"
+    assert settings.redis_url == "redis://127.0.0.1:16380/0"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FLEET_NGINX_PORT": "http"}, "not a port"),
+        ({"FLEET_REDIS_PORT": "70000"}, "not a port"),
+        ({"FLEET_GATEWAY_PORTS": "8001,8001"}, "must differ"),
+        ({"FLEET_NGINX_PORT": "6380"}, "must differ"),
+        ({"FLEET_LOGS": "syslog"}, "FLEET_LOGS"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_variable_named(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        FleetSettings.from_env(env)
+
+
+def test_every_program_restarts_and_stops_as_a_group(supervisor_options: ServerOptions) -> None:
+    programs = {
+        process.name: process
+        for group in supervisor_options.process_group_configs
+        for process in group.process_configs
+    }
+    assert set(programs) == {
+        "reaper", "redis", "asr-cpu", "gateway-1", "gateway-2", "gateway-3", "nginx",
+    }  # fmt: skip
+    for name, process in programs.items():
+        assert process.autorestart, name
+        assert process.stopasgroup, name
+        assert process.killasgroup, name
+    start_order = sorted(programs, key=lambda name: programs[name].priority)
+    assert start_order[0] == "reaper"
+    assert start_order[-1] == "nginx"
+
+
+def test_gateways_run_the_agreed_command_with_their_settings(
+    supervisor_options: ServerOptions, settings: FleetSettings
+) -> None:
+    programs = {
+        process.name: process
+        for group in supervisor_options.process_group_configs
+        for process in group.process_configs
+    }
+    for index, port in enumerate(settings.gateway_ports, start=1):
+        gateway = programs[f"gateway-{index}"]
+        assert gateway.command == GATEWAY_COMMAND.format(bin=settings.bin_dir, port=port)
+        assert gateway.directory == str(REPO)
+        assert gateway.environment["REDIS__URL"] == "redis://127.0.0.1:16380/0"
+        assert gateway.environment["RIVA__TARGETS"] == "127.0.0.1:15051"
+        assert gateway.environment["SERVER__POD_NAME"] == f"gateway-{index}"
+    assert programs["asr-cpu"].command.endswith(
+        "-m asr_cpu --host 127.0.0.1 --port 15051 --engine synthetic"
+    )
+    assert "--port 16380" in programs["redis"].command
+    assert "--save ''" in programs["redis"].command
+
+
+def test_control_socket_is_in_the_run_dir_and_config_private(
+    supervisor_options: ServerOptions, settings: FleetSettings
+) -> None:
+    assert supervisor_options.nodaemon
+    assert supervisor_options.serverurl == f"unix://{settings.run_dir / 'supervisor.sock'}"
+    mode = (settings.run_dir / "supervisord.conf").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_port_taken_sees_a_listener() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert fleet.port_taken(port)
+    assert not fleet.port_taken(port)
+
+
+def test_preflight_names_the_taken_port_and_its_program(settings: FleetSettings) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        taken = FleetSettings.from_env({"FLEET_RUN_DIR": str(settings.run_dir), **_ports(port)})
+        with pytest.raises(fleet.FleetError, match=f"port {port} \\(gateway-2\\) is already"):
+            fleet.preflight(taken)
+
+
+def test_banner_says_what_runs_on_which_port(settings: FleetSettings) -> None:
+    text = fleet.banner(settings)
+    assert "ws://127.0.0.1:18080/api/v1/transcribe/{session_id}" in text
+    for port in ("18001", "18002", "18003", "15051", "redis://127.0.0.1:16380/0"):
+        assert port in text
+    assert "supervisorctl -c" in text
+    assert "Ctrl-C" in text
+
+
+def test_reaper_kills_the_process_group_left_by_an_exited_program() -> None:
+    # A stand-in for a gunicorn master's orphaned worker: a process in a group of its own.
+    leftover = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        payload = f"processname:gateway-1 groupname:gateway-1 expected:0 pid:{leftover.pid}\n"
+        line = reaper.reap(payload)
+        assert line is not None
+        assert "gateway-1" in line
+        assert leftover.wait(5) == -signal.SIGKILL
+    finally:
+        leftover.kill()
+        leftover.wait(5)
+    # Nothing left: nothing to say.
+    assert reaper.reap(f"processname:x groupname:x pid:{leftover.pid}\n") is None
+
+
+def _ports(gateway_2_port: int) -> dict[str, str]:
+    # Every port but gateway-2's is one nobody uses (the preflight only binds, briefly).
+    free = []
+    for _ in range(4):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free.append(probe.getsockname()[1])
+    return {
+        "FLEET_NGINX_PORT": str(free[0]),
+        "FLEET_GATEWAY_PORTS": f"{free[1]},{gateway_2_port}",
+        "FLEET_ASR_PORT": str(free[2]),
+        "FLEET_REDIS_PORT": str(free[3]),
+    }
