@@ -121,7 +121,12 @@ async def test_health_and_session_record_through_nginx(stack: dict[str, Proc]) -
     port = stack["nginx"].port
     status, body = http_get(f"http://127.0.0.1:{port}/api/v1/health/ready")
     assert status == 200, body
-    assert json.loads(body)["checks"] == {"redis": True, "speech_backend": True, "capacity": True}
+    assert json.loads(body)["checks"] == {
+        "redis": True,
+        "speech_backend": True,
+        "capacity": True,
+        "accepting": True,
+    }
     await stream_session(f"ws://127.0.0.1:{port}", "record-0001", frames(goforward(), 3200))
     status, body = http_get(f"http://127.0.0.1:{port}/api/v1/sessions/record-0001")
     assert status == 200

@@ -43,6 +43,7 @@ def start_gateway(
         "RIVA__TARGETS": riva_targets,
         "SERVER__POD_NAME": name,
         "WEB_CONCURRENCY": "1",
+        "LIMITS__DRAIN_TIMEOUT_S": "5",
         **(env or {}),
     }
     url = f"http://127.0.0.1:{port}/api/v1/health/live"

@@ -76,6 +76,12 @@ class Proc:
         if self.alive():
             os.kill(self.pid, sig)
 
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the process and every child it started (a pod dying whole)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+        self.popen.wait(10)
+
     def stop(self, timeout: float = 10.0) -> None:
         if not self.alive():
             return
@@ -83,8 +89,7 @@ class Proc:
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(5)
+            self.kill_group()
 
 
 def start(
@@ -103,8 +108,14 @@ def start(
     log = log_dir / f"{name}.log"
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with log.open("ab") as out:
+        # Its own process group, so that a test can kill it with its children.
         popen = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd or REPO
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=cwd or REPO,
+            start_new_session=True,
         )
     proc = Proc(name=name, popen=popen, log=log, port=port)
     check = ready or (lambda: port_open(port))

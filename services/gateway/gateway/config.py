@@ -52,8 +52,19 @@ class LimitSettings(BaseModel):
     idle_timeout_s: float = Field(default=30.0, gt=0)
     # How long the first message may take after the socket opens.
     start_timeout_s: float = Field(default=10.0, gt=0)
-    # A session's state is kept in Redis this long after its last activity.
+    # A session that lost its connection can be resumed this long after its last
+    # activity; later, `session_expired`.
+    session_timeout_s: float = Field(default=300.0, gt=0)
+    # Its record stays in Redis this long after its last activity (then: not found).
     session_ttl_s: int = Field(default=3600, ge=60)
+    # Audio after the last final kept per session to replay into a new backend stream.
+    replay_max_s: float = Field(default=60.0, ge=0)
+    # How long a drain waits for clients to move before closing their sockets.
+    drain_timeout_s: float = Field(default=20.0, ge=0)
+
+    @property
+    def replay_max_ms(self) -> int:
+        return int(self.replay_max_s * 1000)
 
 
 class ServerSettings(BaseModel):

@@ -16,8 +16,10 @@ class SessionError(Exception):
         retryable: bool = False,
         close_code: CloseCode | None = None,
         retry_after_s: float | None = None,
+        notify: bool = True,
     ) -> None:
         super().__init__(message)
+        self.notify = notify  # send the `error` event before closing
         self.code = code
         self.message = message
         self.retryable = retryable
@@ -42,3 +44,7 @@ class StoreUnavailable(Exception):
 
 class Fenced(Exception):
     """This connection no longer holds the session's lease: another one took it over."""
+
+
+class RecordLost(Exception):
+    """The session's record is gone from Redis (expired, or Redis lost its data)."""

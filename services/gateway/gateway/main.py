@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from gateway.api.router import api_router
+from gateway.api.routes import admin
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.sessions.registry import SessionRegistry
@@ -27,8 +28,12 @@ def create_app(settings: Settings) -> FastAPI:
         store = SessionStore.from_settings(settings.redis)
         backend = RivaBackend(settings.riva)
         registry = SessionRegistry(settings.limits)
-        app.state.service = SessionService(settings, store, backend, registry)
-        housekeeping = asyncio.create_task(registry.run_housekeeping(), name="housekeeping")
+        service = SessionService(settings, store, backend, registry)
+        app.state.service = service
+        background = [
+            asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
+            asyncio.create_task(service.watch_takeovers(), name="takeovers"),
+        ]
         # Start-up objects live forever: keep them out of every later GC pass (full
         # collections set the latency tail near saturation, DESIGN.md).
         gc.collect()
@@ -37,15 +42,16 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await backend.close()
             await store.close()
 
     app = FastAPI(title="Speech gateway", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.include_router(api_router)
+    app.include_router(admin.router)
     app.mount("/metrics", make_asgi_app())
     return app
 

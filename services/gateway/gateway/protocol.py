@@ -90,6 +90,11 @@ class TranscriptionConfig(_Strict):
         sample_bytes = RAW_SAMPLE_BYTES.get(self.encoding, 0)
         return sample_bytes * self.channels * self.sample_rate_hz / 1000
 
+    def byte_offset(self, ms: int) -> int:
+        """The byte offset of the sample nearest to `ms` (0 for compressed encodings)."""
+        frame = RAW_SAMPLE_BYTES.get(self.encoding, 0) * self.channels
+        return round(ms * self.sample_rate_hz / 1000) * frame
+
 
 # ---- client to server -------------------------------------------------------------------
 

@@ -1,10 +1,60 @@
-"""The gunicorn worker: uvicorn with the fast loop, parser and WebSocket implementation."""
+"""The gunicorn worker: uvicorn with the fast loop, parser and WebSocket implementation,
+and a drain before shutdown."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+import sys
+from types import FrameType
 from typing import Any, ClassVar
 
+from fastapi import FastAPI
+from gunicorn.arbiter import Arbiter
+from uvicorn.config import Config
+from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
+
+log = logging.getLogger(__name__)
+
+
+class DrainingServer(Server):
+    """On SIGTERM (a rolling deploy, the local fleet's stop) drain first: uvicorn alone
+    closes every WebSocket with 1012 at once, and clients would lose their in-flight
+    audio. A second signal exits at once."""
+
+    def __init__(self, config: Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        service = getattr(self._app.state, "service", None)
+        if sig == signal.SIGTERM and not self._draining and service and self._loop:
+            self._draining = True
+            self._loop.call_soon_threadsafe(self._start_drain, sig, frame)
+            return
+        super().handle_exit(sig, frame)
+
+    def _start_drain(self, sig: int, frame: FrameType | None) -> None:
+        # Held on the server until the process exits: the drain's owner.
+        self._drain_task = asyncio.ensure_future(self._drain_then_exit(sig, frame))
+
+    async def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            timeout = self._app.state.settings.limits.drain_timeout_s
+            result = await self._app.state.service.drain(timeout)
+            log.info("drained: %s", result)
+        except Exception:
+            log.exception("drain failed")
+        finally:
+            super().handle_exit(sig, frame)
 
 
 class GatewayWorker(UvicornWorker):  # type: ignore[misc]
@@ -21,3 +71,11 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         "lifespan": "on",
         "proxy_headers": True,
     }
+
+    async def _serve(self) -> None:
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config, app=self.wsgi)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

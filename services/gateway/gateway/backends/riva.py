@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from riva.client.proto import riva_asr_pb2 as asr
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
 
 from gateway.backends.balancer import Balancer, Endpoint
@@ -69,15 +67,13 @@ class RivaBackend:
         )
 
     def open_stream(
-        self,
-        requests: AsyncIterator[asr.StreamingRecognizeRequest],
-        exclude: Endpoint[RivaClient] | None = None,
+        self, exclude: Endpoint[RivaClient] | None = None
     ) -> tuple[Endpoint[RivaClient], StreamCall]:
-        """Start a StreamingRecognize call on the least loaded endpoint. The caller must
-        call `release(endpoint)` when the call is over."""
+        """Start a StreamingRecognize call on the least loaded endpoint; the caller writes
+        its requests and must call `release(endpoint)` when the call is over."""
         endpoint = self.balancer.pick(exclude)
         call = endpoint.client.asr.StreamingRecognize(
-            requests, metadata=self._metadata or None, wait_for_ready=False
+            metadata=self._metadata or None, wait_for_ready=False
         )
         endpoint.active += 1
         return endpoint, call

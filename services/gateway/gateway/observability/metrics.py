@@ -12,6 +12,7 @@ SESSIONS_ENDED = Counter(
 SESSION_ERRORS = Counter(
     "gateway_session_errors_total", "Error events sent to clients, by code", ["code"]
 )
+SESSIONS_RESUMED = Counter("gateway_sessions_resumed_total", "Sessions resumed on this process")
 FINALS = Counter("gateway_finals_total", "Final transcripts sent to clients")
 AUDIO_SECONDS = Counter(
     "gateway_audio_seconds_total", "Seconds of audio received, counted when a connection ends"

@@ -4,6 +4,11 @@ Per audio frame the gateway does the two unavoidable hops (socket read, gRPC wri
 few integer operations: no Redis call, no log line, no metric update, no timer. Rate and
 idle limits are enforced from the pod's housekeeping tick (`SessionRegistry`), which
 moves each session's byte allowance and idle deadline once a second.
+
+Offsets: the session's audio is counted in bytes from its start (across resumes). Each
+backend stream starts at some offset (`_base_byte`): the session start, a `finalize`, or,
+after a backend failure, the end of the last final, from where the gateway's replay
+buffer re-sends the audio to a new stream on another endpoint.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 import grpc
@@ -19,10 +24,11 @@ import orjson
 from pydantic import ValidationError
 from riva.client.proto import riva_asr_pb2 as asr
 
-from gateway.backends.riva import RivaBackend
+from gateway.backends.balancer import Endpoint
+from gateway.backends.riva import RivaBackend, RivaClient, StreamCall
 from gateway.backends.riva_config import streaming_config
 from gateway.config import LimitSettings
-from gateway.errors import Fenced, SessionError, StoreUnavailable
+from gateway.errors import Fenced, RecordLost, SessionError, StoreUnavailable
 from gateway.observability import metrics
 from gateway.protocol import (
     CloseCode,
@@ -33,6 +39,7 @@ from gateway.protocol import (
     TranscriptionConfig,
     client_message_adapter,
 )
+from gateway.sessions.replay import ReplayBuffer
 from gateway.sessions.results import transcript_event
 from gateway.store.redis_store import SessionStore
 
@@ -72,6 +79,15 @@ _BACKEND_RETRYABLE = {
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.DEADLINE_EXCEEDED,
 }
+# A stream that failed with one of these is replayed on another endpoint. INTERNAL and
+# UNKNOWN are what a peer that died mid-call (or grpc/grpc#36066) may leave behind.
+_FAILOVER = _BACKEND_RETRYABLE | {
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.CANCELLED,
+}
+# Finals kept for Redis while it is unreachable; past this the oldest are only sent.
+_MAX_PENDING_FINALS = 1000
 
 
 def _dumps(event: Mapping[str, Any]) -> str:
@@ -89,10 +105,12 @@ class LiveSession:
         backend: RivaBackend,
         limits: LimitSettings,
         epoch: int,
+        resume_token: str,
         seq: int = 0,
         base_ms: int = 0,
     ) -> None:
         self.session_id = session_id
+        self.resume_token = resume_token
         self.config = config
         self.transport = transport
         self._store = store
@@ -112,8 +130,11 @@ class LiveSession:
 
         self.seq = seq  # last final's seq
         self.session_start_ms = base_ms  # session audio offset where this connection began
-        self._base_ms = base_ms  # session audio offset where the current backend stream began
-        self.committed_ms = base_ms
+        self._base_byte = config.byte_offset(base_ms)  # where the backend stream began
+        self._base_ms = base_ms
+        self.committed_ms = base_ms  # covered by persisted finals
+        self._final_end_ms = base_ms  # covered by finals sent (persisted or not)
+        self._replay = ReplayBuffer(self._base_byte, config.byte_offset(limits.replay_max_ms))
         self._utterance_start: dict[int, int] = {}
         self._channel_final_end: dict[int, int] = {}
         self._pending: list[tuple[int, str]] = []
@@ -121,6 +142,7 @@ class LiveSession:
         self._end_marker: _Marker | None = None
         self.stopping = False
         self.finished = False
+        self._abort: asyncio.Future[SessionError] = asyncio.get_running_loop().create_future()
 
         # Housekeeping state (see SessionRegistry.tick).
         self.started_at = asyncio.get_running_loop().time()
@@ -151,13 +173,28 @@ class LiveSession:
 
     # ---- the session ---------------------------------------------------------------------
 
+    def abort(self, error: SessionError) -> None:
+        """End the session from outside (takeover, drain deadline) with `error`."""
+        if not self._abort.done():
+            self._abort.set_result(error)
+
     async def run(self) -> None:
         """Stream until stop (returns), or raise SessionError / ClientGone."""
         self.tick(self.started_at)
         async with asyncio.TaskGroup() as tg:
             reader = tg.create_task(self._read_client())
+            watcher = tg.create_task(self._raise_on_abort())
             await self._pump_backend()
             reader.cancel()
+            watcher.cancel()
+
+    async def _raise_on_abort(self) -> None:
+        raise await self._abort
+
+    async def send_reconnect(self, reason: str) -> None:
+        await self.transport.send_text(
+            _dumps({"event": "reconnect", "reason": reason, "resume_token": self.resume_token})
+        )
 
     async def _read_client(self) -> None:
         receive = self.transport.receive
@@ -232,46 +269,120 @@ class LiveSession:
                 ErrorCode.INVALID_MESSAGE, f"{message.type} is not allowed: the session is live"
             )
 
-    async def _requests(self) -> AsyncIterator[asr.StreamingRecognizeRequest]:
-        yield _Request(streaming_config=self._stream_config)
-        get = self._queue.get
-        while True:
-            item = await get()
-            if type(item) is bytes:
-                self._stream_bytes += len(item)
-                yield _Request(audio_content=item)
-            else:
-                assert isinstance(item, _Marker)
-                self._end_marker = item
-                return
+    async def _write_audio(
+        self, call: StreamCall, replay: list[bytes], end_marker: _Marker | None
+    ) -> None:
+        """Feed one backend stream: its config, the replayed audio, then the queue until a
+        marker. Its own task, so that a failed stream's writer is stopped for certain
+        before the next stream takes frames from the queue."""
+        write = call.write
+        try:
+            await write(_Request(streaming_config=self._stream_config))
+            for frame in replay:
+                self._stream_bytes += len(frame)
+                await write(_Request(audio_content=frame))
+            if end_marker is None:
+                queue = self._queue
+                keep = self._replay.append if self._bytes_per_ms else None
+                while True:
+                    item = queue.get_nowait() if queue.qsize() else await queue.get()
+                    if type(item) is not bytes:
+                        assert isinstance(item, _Marker)
+                        end_marker = item
+                        break
+                    self._stream_bytes += len(item)
+                    if keep is not None:
+                        keep(item)
+                    await write(_Request(audio_content=item))
+            self._end_marker = end_marker
+            await call.done_writing()
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            # The call ended: its response side reports how.
+            return
 
     async def _pump_backend(self) -> None:
+        """Run backend streams until stop: a new one after each `finalize`, and after a
+        failed one, on another endpoint, replaying the audio after the last final."""
+        replay: list[bytes] = []
+        carry: _Marker | None = None  # a marker the failed stream's writer had taken
+        failed: Endpoint[RivaClient] | None = None
+        failures = 0
         while True:
             self._end_marker = None
             self._stream_bytes = 0
             self._stream_audio_ms = 0
-            endpoint, call = self._backend.open_stream(self._requests())
+            endpoint, call = self._backend.open_stream(exclude=failed)
+            writer = asyncio.create_task(self._write_audio(call, replay, carry))
             try:
                 async for response in call:
                     for result in response.results:
                         if result.alternatives:
                             await self._on_result(result)
+                    failures = 0
             except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                    self._backend.balancer.mark_failed(endpoint)
-                raise backend_error(exc) from None
+                if exc.code() not in _FAILOVER:
+                    raise backend_error(exc) from None
+                self._backend.balancer.mark_failed(endpoint)
+                failures += 1
+                if failures > len(self._backend.balancer.endpoints):
+                    raise backend_error(exc) from None
+                log.warning(
+                    "session %s: stream on %s failed (%s); failing over",
+                    self.session_id,
+                    endpoint.target,
+                    exc.code().name,
+                )
+                replay, carry, failed = (
+                    self._replay_after_last_final(exc),
+                    self._end_marker,
+                    endpoint,
+                )
+                continue
             finally:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
                 self._backend.release(endpoint)
                 call.cancel()
-            if self._end_marker is not FINALIZE:
+            if self._end_marker is STOP:
                 break
-            # The next stream starts where this one's audio ended.
-            if self._bytes_per_ms:
-                self._base_ms += int(self._stream_bytes / self._bytes_per_ms)
+            if self._end_marker is FINALIZE:
+                # The next stream starts where this one's audio ended.
+                replay, carry, failed = [], None, None
+                if self._bytes_per_ms:
+                    self._start_stream_at(self._base_byte + self._stream_bytes, None)
+                else:
+                    self._start_stream_at(0, self._base_ms + self._stream_audio_ms)
             else:
-                self._base_ms += self._stream_audio_ms
-            self._utterance_start.clear()
+                # The backend ended the stream on its own: go on in a new one.
+                replay, carry, failed = self._replay_after_last_final(None), None, None
         await self._finish()
+
+    def _replay_after_last_final(self, cause: grpc.aio.AioRpcError | None) -> list[bytes]:
+        """The audio after the last final, from which the next stream starts: the
+        unfinished utterance is recognised again, and the client sees a delay, not an
+        error or a duplicate."""
+        restart = self.config.byte_offset(self._final_end_ms)
+        if not self._bytes_per_ms or not self._replay.covers(restart):
+            if cause is not None:
+                raise backend_error(cause)
+            raise SessionError(
+                ErrorCode.BACKEND_ERROR,
+                "the speech backend ended the stream and its audio cannot be replayed",
+                retryable=True,
+                close_code=CloseCode.INTERNAL,
+            )
+        replay = self._replay.since(restart)
+        self._replay.reset(restart)
+        for frame in replay:
+            self._replay.append(frame)
+        self._start_stream_at(restart, self._final_end_ms)
+        return replay
+
+    def _start_stream_at(self, byte_offset: int, ms: int | None) -> None:
+        self._base_byte = byte_offset
+        self._base_ms = ms if ms is not None else round(byte_offset / self._bytes_per_ms)
+        self._utterance_start.clear()
 
     async def _on_result(self, result: asr.StreamingRecognitionResult) -> None:
         channel = result.channel_tag
@@ -296,7 +407,14 @@ class LiveSession:
         end_ms = event["end_ms"]
         self._utterance_start[channel] = end_ms
         self._channel_final_end[channel] = end_ms
+        final_end = self._commit_point()
+        if final_end > self._final_end_ms:
+            self._final_end_ms = final_end
+            if self._bytes_per_ms:
+                self._replay.trim(self.config.byte_offset(final_end))
         self._pending.append((self.seq, payload))
+        if len(self._pending) > _MAX_PENDING_FINALS:
+            del self._pending[0]
         metrics.FINALS.inc()
         # Persisted before sent: a resume replays exactly what the client may have missed.
         persisted = await self.persist()
@@ -309,15 +427,15 @@ class LiveSession:
     def _commit_point(self) -> int:
         # With several channels, audio is covered only up to the channel furthest behind.
         if len(self._channel_final_end) < self.config.channels:
-            return self.committed_ms
-        return max(self.committed_ms, min(self._channel_final_end.values()))
+            return self._final_end_ms
+        return max(self._final_end_ms, min(self._channel_final_end.values()))
 
     async def persist(self) -> bool:
         """Write pending finals to Redis; False if Redis is unavailable (kept for later)."""
         async with self._persist_lock:
             if not self._pending:
                 return True
-            committed = self._commit_point()
+            committed = self._final_end_ms
             try:
                 await self._store.append_finals(
                     self.session_id,
@@ -327,8 +445,8 @@ class LiveSession:
                     audio_ms=self.audio_ms,
                     ttl_s=self._limits.session_ttl_s,
                 )
-            except StoreUnavailable as exc:
-                log.warning("session %s: finals not persisted yet: %s", self.session_id, exc)
+            except (StoreUnavailable, RecordLost) as exc:
+                log.warning("session %s: finals not persisted yet: %r", self.session_id, exc)
                 return False
             except Fenced:
                 raise session_taken_over() from None
@@ -352,8 +470,8 @@ class LiveSession:
                 audio_ms=self.audio_ms,
                 ttl_s=self._limits.session_ttl_s,
             )
-        except StoreUnavailable as exc:
-            log.warning("session %s: stopped state not persisted: %s", self.session_id, exc)
+        except (StoreUnavailable, RecordLost) as exc:
+            log.warning("session %s: stopped state not persisted: %r", self.session_id, exc)
         except Fenced:
             raise session_taken_over() from None
         self.finished = True
@@ -375,10 +493,12 @@ class LiveSession:
 
 
 def session_taken_over() -> SessionError:
+    """Another connection resumed the session: this one closes with 1012, no event."""
     return SessionError(
         ErrorCode.SESSION_EXISTS,
         "another connection resumed this session",
         close_code=CloseCode.RESTARTING,
+        notify=False,
     )
 
 

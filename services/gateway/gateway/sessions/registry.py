@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from gateway.config import LimitSettings
 from gateway.observability import metrics
 from gateway.sessions.live import LiveSession
 
-log = logging.getLogger(__name__)
-
 
 class SessionRegistry:
-    def __init__(self, limits: LimitSettings, tick_s: float = 1.0) -> None:
+    def __init__(self, limits: LimitSettings) -> None:
         self._limits = limits
-        self._tick_s = tick_s
         self.sessions: dict[str, LiveSession] = {}
+        self._empty = asyncio.Event()
+        self._empty.set()
 
     @property
     def at_capacity(self) -> bool:
@@ -24,24 +22,22 @@ class SessionRegistry:
 
     def add(self, session: LiveSession) -> None:
         self.sessions[session.session_id] = session
+        self._empty.clear()
         metrics.SESSIONS_ACTIVE.set(len(self.sessions))
 
     def remove(self, session: LiveSession) -> None:
         if self.sessions.get(session.session_id) is session:
             del self.sessions[session.session_id]
+        if not self.sessions:
+            self._empty.set()
         metrics.SESSIONS_ACTIVE.set(len(self.sessions))
 
+    async def wait_empty(self) -> None:
+        await self._empty.wait()
+
     def tick(self) -> None:
+        """Move every session's rate allowance and idle deadline (once a second, for the
+        whole pod, instead of a timer per session)."""
         now = asyncio.get_running_loop().time()
         for session in list(self.sessions.values()):
             session.tick(now)
-
-    async def run_housekeeping(self) -> None:
-        """Once a tick: move every session's rate allowance and idle deadline. One task
-        for the pod instead of a timer per session."""
-        while True:
-            await asyncio.sleep(self._tick_s)
-            try:
-                self.tick()
-            except Exception:
-                log.exception("housekeeping tick failed")

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
-from gateway.errors import Fenced, SessionError, StoreUnavailable
+from gateway.errors import Fenced, RecordLost, SessionError, StoreUnavailable
 from gateway.observability import metrics
 from gateway.protocol import (
     CloseCode,
@@ -23,12 +23,21 @@ from gateway.protocol import (
     ResumeTranscription,
     StartTranscription,
     TranscriptionConfig,
+    TranscriptionResumed,
     TranscriptionStarted,
     client_message_adapter,
 )
-from gateway.sessions.live import ClientGone, LiveSession, Transport, describe_validation_error
+from gateway.sessions.live import (
+    ClientGone,
+    LiveSession,
+    Transport,
+    describe_validation_error,
+    session_taken_over,
+)
 from gateway.sessions.registry import SessionRegistry
-from gateway.store.redis_store import SessionStore
+from gateway.store.redis_store import ResumeRefused, SessionStore
+
+Opening = StartTranscription | ResumeTranscription
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +59,21 @@ class SessionService:
         self.store = store
         self.backend = backend
         self.registry = registry
+        self.draining = False
 
     async def handle(self, transport: Transport, session_id: str) -> None:
         """Serve one accepted socket until the session ends, however it ends."""
         session: LiveSession | None = None
         outcome = "error"
         try:
-            config = await self._await_start(transport)
-            session = await self._start(transport, session_id, config)
-            await session.run()
+            opening = await self._await_opening(transport)
+            self._check_capacity(session_id)
+            if isinstance(opening, StartTranscription):
+                session = await self._start(transport, session_id, opening.config)
+            else:
+                session = await self._resume(transport, session_id, opening)
+            if session is not None:
+                await session.run()
             outcome = "stopped"
         except BaseExceptionGroup as group:
             outcome = await self._end_with(transport, _first_cause(group), session_id)
@@ -74,8 +89,8 @@ class SessionService:
                     await self._detach(session)
             metrics.SESSIONS_ENDED.labels(outcome).inc()
 
-    async def _await_start(self, transport: Transport) -> TranscriptionConfig:
-        """Read messages until a valid `start_transcription`, within the start timeout."""
+    async def _await_opening(self, transport: Transport) -> Opening:
+        """Read messages until a valid start or resume, within the start timeout."""
         bad = 0
         try:
             async with asyncio.timeout(self._limits.start_timeout_s):
@@ -102,14 +117,8 @@ class SessionService:
                         code = _opening_error_code(message.get("text") or "", exc)
                         await _send_error(transport, code, describe_validation_error(exc))
                         continue
-                    if isinstance(parsed, StartTranscription):
-                        return parsed.config
-                    if isinstance(parsed, ResumeTranscription):
-                        raise SessionError(
-                            ErrorCode.SESSION_NOT_FOUND,
-                            "resume is not available on this gateway version",
-                            close_code=CloseCode.POLICY,
-                        )
+                    if isinstance(parsed, StartTranscription | ResumeTranscription):
+                        return parsed
                     await _send_error(
                         transport,
                         ErrorCode.INVALID_MESSAGE,
@@ -122,12 +131,16 @@ class SessionService:
                 close_code=CloseCode.POLICY,
             ) from None
 
-    async def _start(
-        self, transport: Transport, session_id: str, config: TranscriptionConfig
-    ) -> LiveSession:
-        if self.registry.at_capacity or session_id in self.registry.sessions:
-            if session_id in self.registry.sessions:
-                raise _session_exists(session_id)
+    def _check_capacity(self, session_id: str) -> None:
+        if self.draining:
+            raise SessionError(
+                ErrorCode.CAPACITY_EXHAUSTED,
+                "this gateway is draining: connect again",
+                retryable=True,
+                close_code=CloseCode.TRY_AGAIN_LATER,
+                retry_after_s=0.5,
+            )
+        if self.registry.at_capacity and session_id not in self.registry.sessions:
             raise SessionError(
                 ErrorCode.CAPACITY_EXHAUSTED,
                 "this gateway is at capacity",
@@ -135,6 +148,12 @@ class SessionService:
                 close_code=CloseCode.TRY_AGAIN_LATER,
                 retry_after_s=1.0,
             )
+
+    async def _start(
+        self, transport: Transport, session_id: str, config: TranscriptionConfig
+    ) -> LiveSession:
+        if session_id in self.registry.sessions:
+            raise _session_exists(session_id)
         token = secrets.token_urlsafe(32)
         try:
             created = await self.store.create(
@@ -145,14 +164,7 @@ class SessionService:
                 ttl_s=self._limits.session_ttl_s,
             )
         except StoreUnavailable as exc:
-            log.warning("session store unavailable at start of %s: %s", session_id, exc)
-            raise SessionError(
-                ErrorCode.INTERNAL_ERROR,
-                "the session store is unavailable; try again",
-                retryable=True,
-                close_code=CloseCode.TRY_AGAIN_LATER,
-                retry_after_s=1.0,
-            ) from None
+            raise _store_unavailable(session_id, exc) from None
         if not created:
             raise _session_exists(session_id)
         session = LiveSession(
@@ -163,12 +175,160 @@ class SessionService:
             backend=self.backend,
             limits=self._limits,
             epoch=1,
+            resume_token=token,
         )
         self.registry.add(session)
         metrics.SESSIONS_STARTED.inc()
         started = TranscriptionStarted(session_id=session_id, resume_token=token, config=config)
         await transport.send_text(started.model_dump_json())
         return session
+
+    async def _resume(
+        self, transport: Transport, session_id: str, message: ResumeTranscription
+    ) -> LiveSession | None:
+        """Take the session over, replay the finals the client missed, and continue from
+        the committed offset; None if the session had stopped (nothing to continue)."""
+        try:
+            resumed = await self.store.resume(
+                session_id,
+                token=message.resume_token,
+                owner=self._owner,
+                resume_window_s=self._limits.session_timeout_s,
+                ttl_s=self._limits.session_ttl_s,
+            )
+            finals = await self.store.finals_after(session_id, message.last_seq)
+        except StoreUnavailable as exc:
+            raise _store_unavailable(session_id, exc) from None
+        except ResumeRefused as refused:
+            raise _resume_refused(session_id, refused.reason) from None
+        # The previous driver stops: here at once, on another pod when it hears of it.
+        previous = self.registry.sessions.get(session_id)
+        if previous is not None and previous.epoch < resumed.epoch:
+            previous.abort(session_taken_over())
+        if resumed.state != "stopped":
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.publish_takeover(session_id, resumed.epoch)
+        for _, payload in finals:
+            await transport.send_text(payload)
+        if resumed.state == "stopped":
+            await transport.send_text(
+                orjson.dumps(
+                    {
+                        "event": "transcription_stopped",
+                        "session_id": session_id,
+                        "audio_ms": resumed.audio_ms,
+                        "finals": resumed.seq,
+                    }
+                ).decode()
+            )
+            with contextlib.suppress(Exception):
+                await transport.close(CloseCode.NORMAL)
+            return None
+        config = TranscriptionConfig.model_validate_json(resumed.config_json)
+        session = LiveSession(
+            session_id=session_id,
+            config=config,
+            transport=transport,
+            store=self.store,
+            backend=self.backend,
+            limits=self._limits,
+            epoch=resumed.epoch,
+            resume_token=message.resume_token,
+            seq=resumed.seq,
+            base_ms=resumed.committed_ms,
+        )
+        self.registry.add(session)
+        # A resume that raced ours may have published its takeover before we were
+        # registered to hear it: look once more, now that any later one will be heard.
+        with contextlib.suppress(StoreUnavailable):
+            if await self.store.epoch(session_id) > resumed.epoch:
+                session.abort(session_taken_over())
+        metrics.SESSIONS_RESUMED.inc()
+        event = TranscriptionResumed(
+            session_id=session_id,
+            resume_from_ms=resumed.committed_ms,
+            replayed_finals=len(finals),
+        )
+        await transport.send_text(event.model_dump_json())
+        return session
+
+    def on_takeover(self, session_id: str, epoch: int) -> None:
+        """Another connection (maybe on another pod) took `session_id` over at `epoch`."""
+        session = self.registry.sessions.get(session_id)
+        if session is not None and session.epoch < epoch:
+            session.abort(session_taken_over())
+
+    async def watch_takeovers(self) -> None:
+        """Listen for takeovers published by any pod; reconnect when Redis comes back."""
+        while True:
+            try:
+                pubsub = self.store.pubsub()
+                try:
+                    await pubsub.subscribe(self.store.takeover_channel)
+                    async for message in pubsub.listen():
+                        epoch, _, session_id = str(message["data"]).partition(" ")
+                        self.on_takeover(session_id, int(epoch))
+                finally:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("takeover listener: %r; retrying", exc)
+                await asyncio.sleep(1.0)
+
+    async def renew_leases(self) -> None:
+        """Refresh the records of this pod's sessions (one round trip for all), and stop
+        any that another connection took over."""
+        sessions = list(self.registry.sessions.values())
+        try:
+            results = await self.store.renew(
+                [(s.session_id, s.epoch) for s in sessions], ttl_s=self._limits.session_ttl_s
+            )
+        except StoreUnavailable as exc:
+            log.warning("lease renewal failed: %s", exc)
+            return
+        for session, result in zip(sessions, results, strict=True):
+            if result == -1:
+                session.abort(session_taken_over())
+
+    async def run_housekeeping(self, tick_s: float = 1.0, renew_every: int = 10) -> None:
+        """The pod's one periodic task: rate and idle limits every tick, leases less often."""
+        ticks = 0
+        while True:
+            await asyncio.sleep(tick_s)
+            ticks += 1
+            try:
+                self.registry.tick()
+                if ticks % renew_every == 0:
+                    await self.renew_leases()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    async def drain(self, timeout_s: float) -> dict[str, int]:
+        """Stop taking sessions, ask every client to reconnect (elsewhere), and wait until
+        they have moved or `timeout_s` passed; then close the rest with 1012."""
+        self.draining = True
+        sessions = list(self.registry.sessions.values())
+        log.info("draining %d sessions (up to %.0f s)", len(sessions), timeout_s)
+        for session in sessions:
+            with contextlib.suppress(Exception):
+                await session.send_reconnect("draining")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self.registry.wait_empty()
+        remaining = list(self.registry.sessions.values())
+        for session in remaining:
+            session.abort(
+                SessionError(
+                    ErrorCode.INTERNAL_ERROR,
+                    "the gateway restarts: resume elsewhere",
+                    retryable=True,
+                    close_code=CloseCode.RESTARTING,
+                    notify=False,
+                )
+            )
+        return {"sessions": len(sessions), "remaining": len(remaining)}
 
     async def _end_with(self, transport: Transport, exc: BaseException, session_id: str) -> str:
         if isinstance(exc, ClientGone):
@@ -183,15 +343,17 @@ class SessionService:
                 retryable=True,
                 close_code=CloseCode.INTERNAL,
             )
-        metrics.SESSION_ERRORS.labels(error.code.value).inc()
+        if error.notify:
+            metrics.SESSION_ERRORS.labels(error.code.value).inc()
         with contextlib.suppress(Exception):
-            await transport.send_text(orjson.dumps(error.event()).decode())
+            if error.notify:
+                await transport.send_text(orjson.dumps(error.event()).decode())
             await transport.close(error.close_code or CloseCode.NORMAL)
-        return error.code.value
+        return error.code.value if error.notify else "moved"
 
     async def _detach(self, session: LiveSession) -> None:
         """Leave a session that ended without stop resumable: finals and offsets saved."""
-        with contextlib.suppress(StoreUnavailable, Fenced, SessionError):
+        with contextlib.suppress(StoreUnavailable, Fenced, RecordLost, SessionError):
             await session.persist()
             await self.store.set_state(
                 session.session_id,
@@ -218,6 +380,37 @@ def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if isinstance(leaf, SessionError):
             return leaf
     return leaves[0]
+
+
+def _store_unavailable(session_id: str, exc: Exception) -> SessionError:
+    log.warning("session store unavailable for %s: %s", session_id, exc)
+    return SessionError(
+        ErrorCode.INTERNAL_ERROR,
+        "the session store is unavailable; try again",
+        retryable=True,
+        close_code=CloseCode.TRY_AGAIN_LATER,
+        retry_after_s=1.0,
+    )
+
+
+def _resume_refused(session_id: str, reason: str) -> SessionError:
+    if reason == "bad_token":
+        return SessionError(
+            ErrorCode.UNAUTHORIZED,
+            f"resume_token does not match session {session_id}",
+            close_code=CloseCode.POLICY,
+        )
+    if reason == "expired":
+        return SessionError(
+            ErrorCode.SESSION_EXPIRED,
+            f"session {session_id} was idle too long to resume: start a new one",
+            close_code=CloseCode.POLICY,
+        )
+    return SessionError(
+        ErrorCode.SESSION_NOT_FOUND,
+        f"no session {session_id} to resume",
+        close_code=CloseCode.POLICY,
+    )
 
 
 def _session_exists(session_id: str) -> SessionError:

@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.config import RedisSettings
-from gateway.errors import Fenced, StoreUnavailable
+from gateway.errors import Fenced, RecordLost, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -32,11 +32,15 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
+# Fenced writes answer -1 when another connection took the session over (a newer epoch)
+# and -2 when the record is gone (expired, or Redis lost its data).
+
 # ARGV: epoch, ttl, committed_ms, audio_ms, now_ms, then (seq, payload) pairs in order.
 # A seq at or below the stored one was written before (a retry after a lost reply) and
 # is skipped, so appending is idempotent.
 _APPEND_FINALS = """
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if not meta[1] then return -2 end
 if meta[1] ~= ARGV[1] then return -1 end
 local last = tonumber(meta[2])
 for i = 6, #ARGV, 2 do
@@ -55,12 +59,71 @@ return last
 
 # ARGV: epoch, ttl, state, audio_ms, now_ms.
 _SET_STATE = """
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return -1 end
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then return -2 end
+if epoch ~= ARGV[1] then return -1 end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'audio_ms', ARGV[4], 'updated_ms', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 return 1
 """
+
+# The lease: the live owner refreshes its sessions' records. ARGV: epoch, ttl, now_ms.
+_RENEW = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then return -2 end
+if epoch ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'updated_ms', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+# Take a session over for a resume: check the token and the resume window, then bump
+# the epoch so that every write of the previous owner is refused from now on.
+# ARGV: token_hash, owner, now_ms, resume_window_ms, ttl.
+_RESUME = """
+local m = redis.call('HMGET', KEYS[1], 'token_hash', 'state', 'epoch', 'seq',
+  'committed_ms', 'audio_ms', 'config', 'updated_ms')
+if not m[1] then return {'not_found'} end
+if m[1] ~= ARGV[1] then return {'bad_token'} end
+if m[2] ~= 'stopped' and tonumber(ARGV[3]) - tonumber(m[8]) > tonumber(ARGV[4]) then
+  return {'expired'}
+end
+local epoch = m[3]
+if m[2] ~= 'stopped' then
+  epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'state', 'active', 'updated_ms', ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+end
+return {'ok', tostring(epoch), m[2], m[4], m[5], m[6], m[7]}
+"""
+
+
+class ResumeRefused(Exception):
+    """`reason` is one of not_found, bad_token, expired."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    epoch: int
+    state: str  # the state before the resume: active, detached or stopped
+    seq: int
+    committed_ms: int
+    audio_ms: int
+    config_json: str
+
+
+def _check_fence(session_id: str, result: int) -> None:
+    if result == -1:
+        raise Fenced(session_id)
+    if result == -2:
+        raise RecordLost(session_id)
 
 
 def hash_token(token: str) -> str:
@@ -95,6 +158,9 @@ class SessionStore:
         self._create = client.register_script(_CREATE)
         self._append = client.register_script(_APPEND_FINALS)
         self._set_state = client.register_script(_SET_STATE)
+        self._renew = client.register_script(_RENEW)
+        self._resume = client.register_script(_RESUME)
+        self.takeover_channel = f"{self._prefix}:takeover"
 
     @classmethod
     def from_settings(cls, settings: RedisSettings) -> SessionStore:
@@ -143,8 +209,7 @@ class SessionStore:
             args.append(seq)
             args.append(payload)
         stored = int(await self._call(self._append, keys=self.keys(session_id), args=args))
-        if stored < 0:
-            raise Fenced(session_id)
+        _check_fence(session_id, stored)
         return stored
 
     async def set_state(
@@ -155,8 +220,58 @@ class SessionStore:
             keys=self.keys(session_id),
             args=[epoch, ttl_s, state, audio_ms, now_ms()],
         )
-        if int(result) < 0:
-            raise Fenced(session_id)
+        _check_fence(session_id, int(result))
+
+    async def renew(self, leases: Sequence[tuple[str, int]], *, ttl_s: int) -> list[int]:
+        """Refresh the records of `(session_id, epoch)` in one round trip; per session 1,
+        or -1 if it was taken over, -2 if its record is gone."""
+        if not leases:
+            return []
+        now = now_ms()
+
+        async def run() -> list[int]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for session_id, epoch in leases:
+                    await self._renew(
+                        keys=self.keys(session_id), args=[epoch, ttl_s, now], client=pipe
+                    )
+                return [int(r) for r in await pipe.execute()]
+
+        return await self._call(run)
+
+    async def resume(
+        self, session_id: str, *, token: str, owner: str, resume_window_s: float, ttl_s: int
+    ) -> Resumed:
+        reply = await self._call(
+            self._resume,
+            keys=self.keys(session_id),
+            args=[hash_token(token), owner, now_ms(), int(resume_window_s * 1000), ttl_s],
+        )
+        if reply[0] != "ok":
+            raise ResumeRefused(str(reply[0]))
+        return Resumed(
+            epoch=int(reply[1]),
+            state=str(reply[2]),
+            seq=int(reply[3]),
+            committed_ms=int(reply[4]),
+            audio_ms=int(reply[5]),
+            config_json=str(reply[6]),
+        )
+
+    async def epoch(self, session_id: str) -> int:
+        """The session's current epoch (0 if it has no record)."""
+        value = await self._call(self._hget, self.keys(session_id)[0], "epoch")
+        return int(value or 0)
+
+    async def _hget(self, key: str, field: str) -> str | None:
+        return await self._redis.hget(key, field)  # type: ignore[return-value]
+
+    async def publish_takeover(self, session_id: str, epoch: int) -> None:
+        """Tell every pod that `session_id` now runs at `epoch` (its old driver must stop)."""
+        await self._call(self._redis.publish, self.takeover_channel, f"{epoch} {session_id}")
+
+    def pubsub(self) -> aioredis.client.PubSub:
+        return self._redis.pubsub(ignore_subscribe_messages=True)
 
     async def get(self, session_id: str) -> SessionRecord | None:
         raw: dict[str, str] = await self._call(self._hgetall, self.keys(session_id)[0])

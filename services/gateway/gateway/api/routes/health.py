@@ -31,6 +31,7 @@ async def ready(service: ServiceDep) -> JSONResponse:
         "redis": redis,
         "speech_backend": backend,
         "capacity": not service.registry.at_capacity,
+        "accepting": not service.draining,
     }
     ok = all(checks.values())
     return JSONResponse(

@@ -30,5 +30,11 @@ async def transcribe(
             PlainTextResponse("forbidden_origin: origin not allowed", status_code=403)
         )
         return
+    if service.draining:
+        # Before the upgrade, so that NGINX tries the next gateway at once.
+        await websocket.send_denial_response(
+            PlainTextResponse("draining: connect again", status_code=503)
+        )
+        return
     await websocket.accept()
     await service.handle(websocket, session_id)
