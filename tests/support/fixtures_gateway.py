@@ -28,8 +28,9 @@ def start_gateway(
     riva_targets: str,
     name: str = "gateway",
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Proc:
-    port = free_port()
+    port = port or free_port()
     argv = [
         str(VENV_BIN / "gunicorn"),
         "-c",

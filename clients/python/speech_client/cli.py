@@ -1,4 +1,5 @@
-"""The `speech-client` command: `speech-client transcribe FILE [options]`.
+"""The `speech-client` command: `speech-client transcribe FILE [options]`, and
+`speech-client loadtest --sessions N [options]` (speech_client.loadtest.command).
 
 Exit codes: 0 success, 1 the transcription failed (message on stderr), 2 usage error,
 130 interrupted.
@@ -24,11 +25,11 @@ from speech_client.events import (
     TranscriptionStarted,
     TranscriptionStopped,
 )
+from speech_client.loadtest import command as loadtest_command
 from speech_client.output import JsonPrinter, Printer, TextPrinter
-from speech_client.urls import check_session_id, session_url
+from speech_client.urls import DEFAULT_URL, check_session_id, session_url
 
 PROG = "speech-client"
-DEFAULT_URL = "ws://127.0.0.1:8080"
 
 
 def _positive_int(text: str) -> int:
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "-v", "--verbose", action="store_true", help="session events and summary on stderr"
     )
+    loadtest_command.add_parser(commands)
     return parser
 
 
@@ -148,6 +150,8 @@ def config_from_args(args: argparse.Namespace) -> TranscriptionConfig:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "transcribe":
+        return args
     if args.session_id is None and "/api/v1/transcribe/" not in args.url:
         args.session_id = uuid.uuid4().hex
     try:
@@ -214,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "transcribe":
             return asyncio.run(run_transcribe(args, sys.stdout, sys.stderr))
+        if args.command == "loadtest":
+            return asyncio.run(loadtest_command.run_loadtest(args, sys.stdout, sys.stderr))
         raise AssertionError(f"unhandled command {args.command}")
     except KeyboardInterrupt:
         sys.stdout.write("\n" if sys.stdout.isatty() else "")

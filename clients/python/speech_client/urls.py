@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+DEFAULT_URL = "ws://127.0.0.1:8080"
 TRANSCRIBE_PATH = "/api/v1/transcribe/"
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
