@@ -13,5 +13,24 @@ keepalive = 75
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+# The gateway's own log lines (per session event, never per frame) go where gunicorn's go.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "gateway": {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
+    },
+    "handlers": {
+        "gateway": {
+            "class": "logging.StreamHandler",
+            "formatter": "gateway",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "WARNING", "handlers": ["gateway"]},
+    "loggers": {
+        "gateway": {"level": loglevel.upper(), "handlers": ["gateway"], "propagate": False}
+    },
+}
 # gunicorn's control socket defaults to one path per user, shared by every gateway.
 control_socket_disable = True

@@ -8,8 +8,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 import redis
+from grpc_health.v1 import health, health_pb2_grpc
 from websockets.exceptions import InvalidStatus
 
 from tests.support.audio import goforward, silence
@@ -230,3 +232,25 @@ async def test_a_bad_session_does_not_disturb_a_good_one(base: str, redis_url: s
     assert not good.of("error")
     client = redis.Redis.from_url(redis_url)
     assert client.ping()
+
+
+async def test_backend_error_from_a_server_without_riva(
+    gateway_factory: GatewayFactory, redis_url: str
+) -> None:
+    """A real gRPC server that serves only the health service (a stand-in for a
+    misconfigured target): the stream fails UNIMPLEMENTED, which is `backend_error`."""
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        proc = gateway_factory(redis_url=redis_url, riva_targets=f"127.0.0.1:{port}")
+        async with await open_ws(f"ws://127.0.0.1:{proc.port}", _id("unimpl")) as ws:
+            await start(ws)
+            run = await collect(ws, 15)
+        errors = run.of("error")
+        assert [e["code"] for e in errors] == ["backend_error"]
+        assert "UNIMPLEMENTED" in errors[0]["message"]
+        assert run.close_code == 1011
+    finally:
+        await server.stop(None)

@@ -61,12 +61,16 @@ async def run_sdk(
     session_id: str,
     speed: float,
     on_final: object = None,
+    seen: list[str] | None = None,
 ) -> tuple[list[Transcript], int, int]:
-    """(finals, reconnects, audio_ms) of one SDK session; `on_final(n)` after each final."""
+    """(finals, reconnects, audio_ms) of one SDK session; `on_final(n)` after each final;
+    the name of every event in `seen` if given."""
     finals: list[Transcript] = []
     audio_ms = 0
     async with transcribe(url, Audio(audio, PCM16), session_id=session_id, speed=speed) as session:
         async for event in session:
+            if seen is not None:
+                seen.append(str(event.raw.get("event")))
             if isinstance(event, Transcript) and event.is_final:
                 finals.append(event)
                 if callable(on_final):
@@ -382,3 +386,42 @@ async def test_redis_down_for_5_seconds(
     finally:
         gateway.stop()
         redis_proc.stop()
+
+
+async def test_sigterm_drains_before_the_gateway_exits(
+    log_dir: Path, redis_url: str, asr_synthetic_server: Proc
+) -> None:
+    """A rolling deploy's SIGTERM to gunicorn: the worker drains first, so its sessions
+    move to the other gateway instead of being cut off with 1012."""
+    target = f"127.0.0.1:{asr_synthetic_server.port}"
+    pods = {
+        name: start_gateway(log_dir, redis_url=redis_url, riva_targets=target, name=name)
+        for name in ("gateway-s1", "gateway-s2")
+    }
+    nginx = start_nginx([g.port for g in pods.values()], log_dir / "nginx-sigterm", log_dir)
+    try:
+        audio = noise(6.0, 5)
+        reference = await direct_finals(target, frames(audio, 3200))
+        session_id = f"sigterm-{time.time_ns()}"
+        terminated: list[str] = []
+
+        def terminate_owner(count: int) -> None:
+            if count == 1 and not terminated:
+                owner = owner_of(redis_url, session_id)
+                terminated.append(owner)
+                pods[owner].kill(signal.SIGTERM)
+
+        url = f"ws://127.0.0.1:{nginx.port}"
+        seen: list[str] = []
+        finals, reconnects, _ = await run_sdk(url, audio, session_id, 1.0, terminate_owner, seen)
+        assert terminated
+        assert "reconnect" in seen, "the client was asked to move, not cut off"
+        assert reconnects == 1
+        assert owner_of(redis_url, session_id) not in terminated
+        assert [(f.text, int(f.raw["end_ms"])) for f in finals] == reference
+        poll_until(lambda: not pods[terminated[0]].alive(), 15, "the drained gateway to exit")
+        assert "drained" in pods[terminated[0]].log_tail(200)
+    finally:
+        nginx.stop()
+        for pod in pods.values():
+            pod.stop()

@@ -520,7 +520,9 @@ def backend_error(exc: grpc.aio.AioRpcError) -> SessionError:
             retry_after_s=1.0,
         )
     return SessionError(
-        ErrorCode.BACKEND_ERROR, f"speech backend error: {detail}", close_code=CloseCode.INTERNAL
+        ErrorCode.BACKEND_ERROR,
+        f"speech backend error ({code.name}): {detail}",
+        close_code=CloseCode.INTERNAL,
     )
 
 
