@@ -425,3 +425,36 @@ async def test_sigterm_drains_before_the_gateway_exits(
         nginx.stop()
         for pod in pods.values():
             pod.stop()
+
+
+async def test_resume_may_resend_uncommitted_audio_beyond_the_burst(
+    gateway_factory: object, redis_url: str, asr_server: Proc
+) -> None:
+    """Silence yields no finals, so nothing is committed and a resuming client re-sends
+    all of it at once: the rate bound makes room for what the session had received."""
+    gateway = gateway_factory(  # type: ignore[operator]
+        redis_url=redis_url,
+        riva_targets=f"127.0.0.1:{asr_server.port}",
+        env={"LIMITS__AUDIO_BURST_S": "2", "LIMITS__MAX_REALTIME_FACTOR": "1"},
+    )
+    url = f"ws://127.0.0.1:{gateway.port}"
+    session_id = f"resend-{time.time_ns()}"
+    quiet = frames(silence(4000), 3200)
+    async with await open_ws(url, session_id) as ws:
+        token = (await start_session(ws))["resume_token"]
+        for index, frame in enumerate(quiet):
+            await ws.send(frame)
+            if index % 10 == 9:
+                await asyncio.sleep(0.8)  # stay under 1x real time after the burst
+    resume = {"type": "resume_transcription", "resume_token": token, "last_seq": 0}
+    async with await open_ws(url, session_id) as ws:
+        await ws.send(json.dumps(resume))
+        resumed = await next_event(ws)
+        assert resumed["event"] == "transcription_resumed", resumed
+        assert resumed["resume_from_ms"] == 0
+        for frame in quiet:
+            await ws.send(frame)
+        await ws.send(json.dumps({"type": "stop_transcription"}))
+        run = await collect(ws, 30)
+    assert not run.of("error"), run.events
+    assert run.of("transcription_stopped")[0]["audio_ms"] == 4000

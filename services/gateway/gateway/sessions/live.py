@@ -108,6 +108,7 @@ class LiveSession:
         resume_token: str,
         seq: int = 0,
         base_ms: int = 0,
+        resent_ms: int = 0,
     ) -> None:
         self.session_id = session_id
         self.resume_token = resume_token
@@ -130,6 +131,7 @@ class LiveSession:
 
         self.seq = seq  # last final's seq
         self.session_start_ms = base_ms  # session audio offset where this connection began
+        self._burst_ms = limits.audio_burst_s * 1000 + resent_ms
         self._base_byte = config.byte_offset(base_ms)  # where the backend stream began
         self._base_ms = base_ms
         self.committed_ms = base_ms  # covered by persisted finals
@@ -155,7 +157,7 @@ class LiveSession:
         limits = self._limits
         if self._bytes_per_ms:
             # Allowance for the next tick too, so the bound never bites early.
-            allowed_ms = limits.audio_burst_s * 1000 + limits.max_realtime_factor * (
+            allowed_ms = self._burst_ms + limits.max_realtime_factor * (
                 (now - self.started_at) * 1000 + 1000
             )
             self.rx_allowed = allowed_ms * self._bytes_per_ms

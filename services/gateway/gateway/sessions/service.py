@@ -236,6 +236,8 @@ class SessionService:
             resume_token=message.resume_token,
             seq=resumed.seq,
             base_ms=resumed.committed_ms,
+            # The client re-sends its uncommitted audio at once: allow it over the burst.
+            resent_ms=max(0, resumed.audio_ms - resumed.committed_ms),
         )
         self.registry.add(session)
         # A resume that raced ours may have published its takeover before we were
@@ -283,7 +285,8 @@ class SessionService:
         sessions = list(self.registry.sessions.values())
         try:
             results = await self.store.renew(
-                [(s.session_id, s.epoch) for s in sessions], ttl_s=self._limits.session_ttl_s
+                [(s.session_id, s.epoch, s.audio_ms) for s in sessions],
+                ttl_s=self._limits.session_ttl_s,
             )
         except StoreUnavailable as exc:
             log.warning("lease renewal failed: %s", exc)

@@ -68,12 +68,13 @@ if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]
 return 1
 """
 
-# The lease: the live owner refreshes its sessions' records. ARGV: epoch, ttl, now_ms.
+# The lease: the live owner refreshes its sessions' records, and how much audio each
+# has received. ARGV: epoch, ttl, now_ms, audio_ms.
 _RENEW = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then return -2 end
 if epoch ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[1], 'updated_ms', ARGV[3])
+redis.call('HSET', KEYS[1], 'updated_ms', ARGV[3], 'audio_ms', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 return 1
@@ -222,18 +223,20 @@ class SessionStore:
         )
         _check_fence(session_id, int(result))
 
-    async def renew(self, leases: Sequence[tuple[str, int]], *, ttl_s: int) -> list[int]:
-        """Refresh the records of `(session_id, epoch)` in one round trip; per session 1,
-        or -1 if it was taken over, -2 if its record is gone."""
+    async def renew(self, leases: Sequence[tuple[str, int, int]], *, ttl_s: int) -> list[int]:
+        """Refresh the records of `(session_id, epoch, audio_ms)` in one round trip; per
+        session 1, or -1 if it was taken over, -2 if its record is gone."""
         if not leases:
             return []
         now = now_ms()
 
         async def run() -> list[int]:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for session_id, epoch in leases:
+                for session_id, epoch, audio_ms in leases:
                     await self._renew(
-                        keys=self.keys(session_id), args=[epoch, ttl_s, now], client=pipe
+                        keys=self.keys(session_id),
+                        args=[epoch, ttl_s, now, audio_ms],
+                        client=pipe,
                     )
                 return [int(r) for r in await pipe.execute()]
 
