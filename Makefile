@@ -18,7 +18,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy services/gateway/gateway services/asr-cpu/asr_cpu clients/python/speech_client deploy
+	$(VENV)/bin/mypy services/gateway/gateway services/asr-cpu/asr_cpu clients/python/speech_client deploy bench
 
 unit: install
 	$(PY) -m pytest tests/unit -q
@@ -33,6 +33,12 @@ test: install lint typecheck
 fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## The gateway's CPU, memory and latency per stream against a bare relay and the speech
+## server called directly, at 100-500 streams (about 10 minutes): bench/README.md.
+.PHONY: bench
+bench: install
+	$(PY) -m bench
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

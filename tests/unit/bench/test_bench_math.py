@@ -158,6 +158,7 @@ def test_summary_headlines() -> None:
     ]
     summary = stats.summarize(levels)
     assert summary["streams_per_core"] == 400
+    assert summary["streams_per_core_is_lower_bound"] is False
     assert summary["added_p99_ms_at_300"] == pytest.approx(10.5)
     # At 500 the gateway did not carry the load: the ratio is taken at 400.
     assert summary["cpu_ratio_vs_relay_at_streams"] == 400
@@ -178,5 +179,10 @@ def test_a_level_with_a_lost_final_or_an_error_is_not_carried() -> None:
     assert not stats.level_ok(_level("gateway", 100, p99_ms=None))
     summary = stats.summarize([_level("gateway", 100, errors=3)])
     assert summary["streams_per_core"] == 0
+    assert summary["streams_per_core_is_lower_bound"] is False
+    assert (
+        stats.summarize([_level("gateway", 500, cpu_pct=60.0)])["streams_per_core_is_lower_bound"]
+        is True
+    )
     assert summary["added_p99_ms_at_300"] is None
     assert summary["cpu_ratio_vs_relay"] is None

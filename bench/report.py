@@ -1,0 +1,62 @@
+"""The table a reader sees: one row per target and load."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_COLUMNS = (
+    # header, key, format
+    ("target", "target", "{}"),
+    ("N", "streams", "{}"),
+    ("CPU %", "cpu_pct", "{:.1f}"),
+    ("%/stream", "cpu_pct_per_stream", "{:.3f}"),
+    ("RSS KB/sess", "rss_kb_per_session", "{:.1f}"),
+    ("p50 ms", "p50_ms", "{:.1f}"),
+    ("p99 ms", "p99_ms", "{:.1f}"),
+    ("errors", "errors", "{}"),
+    ("finals recv/exp", None, ""),
+    ("redis ops/frame", "redis_ops_per_frame", "{:.3f}"),
+    ("nginx %", "nginx_cpu_pct", "{:.1f}"),
+    ("loadgen %", "loadgen_cpu_pct", "{:.1f}"),
+    ("asr %", "asr_cpu_pct", "{:.1f}"),
+    ("core0/1 busy %", None, ""),
+    ("ok", "ok", "{}"),
+)
+
+
+def _cell(level: Mapping[str, Any], header: str, key: str | None, fmt: str) -> str:
+    if header == "finals recv/exp":
+        return f"{level.get('finals_received')}/{level.get('finals_expected')}"
+    if header == "core0/1 busy %":
+        busy = level.get("core_busy_pct") or {}
+        return "/".join(f"{busy[c]:.0f}" for c in sorted(busy))
+    value = level.get(key or "")
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return fmt.format(value)
+
+
+def format_table(levels: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
+    rows = [[h for h, _, _ in _COLUMNS]]
+    rows += [[_cell(lv, h, k, f) for h, k, f in _COLUMNS] for lv in levels]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = [
+        "",
+        "CPU % = the target's processes (gunicorn master + worker; for nginx: both gateways)"
+        " as % of one core over the steady window; direct has no target process.",
+        f"streams_per_core={summary.get('streams_per_core')}  "
+        f"added_p99_ms_at_300={summary.get('added_p99_ms_at_300')}  "
+        f"cpu_ratio_vs_relay={summary.get('cpu_ratio_vs_relay')} "
+        f"(at N={summary.get('cpu_ratio_vs_relay_at_streams')})  "
+        f"cpu_pct_per_stream_at_400={summary.get('cpu_pct_per_stream_at_400')}  "
+        f"ratio_vs_nvidia_bridge={summary.get('ratio_vs_nvidia_bridge')}",
+    ]
+    for lv in levels:
+        if lv.get("error_kinds"):
+            notes.append(f"{lv['target']} N={lv['streams']} errors: {lv['error_kinds']}")
+    return "\n".join(lines + notes)
