@@ -23,6 +23,8 @@ class RedisSettings(BaseModel):
     # Every Redis call is bounded: a stalled Redis must not stall a session.
     socket_timeout_s: float = 2.0
     connect_timeout_s: float = 1.0
+    # Connections per gateway process; callers beyond it wait up to socket_timeout_s.
+    max_connections: int = Field(default=32, ge=2)
     key_prefix: str = "speech"
 
 

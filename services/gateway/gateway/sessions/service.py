@@ -27,14 +27,10 @@ from gateway.protocol import (
     TranscriptionStarted,
     client_message_adapter,
 )
-from gateway.sessions.live import (
-    ClientGone,
-    LiveSession,
-    Transport,
-    describe_validation_error,
-    session_taken_over,
-)
+from gateway.sessions.failures import describe_validation_error, session_taken_over
+from gateway.sessions.live import LiveSession
 from gateway.sessions.registry import SessionRegistry
+from gateway.sessions.transport import ClientGone, Transport
 from gateway.store.redis_store import ResumeRefused, SessionStore
 
 Opening = StartTranscription | ResumeTranscription

@@ -165,13 +165,17 @@ class SessionStore:
 
     @classmethod
     def from_settings(cls, settings: RedisSettings) -> SessionStore:
-        client = aioredis.Redis.from_url(
+        # Calls beyond the pool's size wait for a connection (bounded by the socket
+        # timeout) rather than fail: finals of many sessions can land at once.
+        pool = aioredis.BlockingConnectionPool.from_url(
             settings.url,
+            max_connections=settings.max_connections,
+            timeout=settings.socket_timeout_s,
             socket_timeout=settings.socket_timeout_s,
             socket_connect_timeout=settings.connect_timeout_s,
             decode_responses=True,
         )
-        return cls(client, settings)
+        return cls(aioredis.Redis(connection_pool=pool), settings)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
 
 from gateway.api.deps import ServiceDep, SettingsDep
+from gateway.api.transport import AsgiTransport
 from gateway.protocol import SESSION_ID_RE
 
 router = APIRouter(tags=["transcribe"])
@@ -37,4 +38,4 @@ async def transcribe(
         )
         return
     await websocket.accept()
-    await service.handle(websocket, session_id)
+    await service.handle(AsgiTransport(websocket), session_id)
