@@ -31,6 +31,7 @@ from gateway.protocol import (
     Keepalive,
     StopTranscription,
     TranscriptionConfig,
+    TranscriptionStopped,
     client_message_adapter,
 )
 from gateway.sessions.failures import describe_validation_error, session_taken_over
@@ -319,30 +320,28 @@ class LiveSession:
                 close_code=CloseCode.TRY_AGAIN_LATER,
             )
         try:
-            await self._store.set_state(
-                self.session_id,
-                epoch=self.epoch,
-                state="stopped",
-                audio_ms=self.audio_ms,
-                ttl_s=self._limits.session_ttl_s,
-            )
+            await self.save_state("stopped")
         except (StoreUnavailable, RecordLost) as exc:
             log.warning("session %s: stopped state not persisted: %r", self.session_id, exc)
         except Fenced:
             raise session_taken_over() from None
         self.finished = True
-        await self.transport.send_text(
-            _dumps(
-                {
-                    "event": "transcription_stopped",
-                    "session_id": self.session_id,
-                    "audio_ms": self.audio_ms,
-                    "finals": self.seq,
-                }
-            )
+        stopped = TranscriptionStopped(
+            session_id=self.session_id, audio_ms=self.audio_ms, finals=self.seq
         )
+        await self.transport.send_text(stopped.model_dump_json())
         with contextlib.suppress(Exception):
             await self.transport.close(CloseCode.NORMAL)
+
+    async def save_state(self, state: str) -> None:
+        """Record the session's state and audio offset (fenced by this driver's epoch)."""
+        await self._store.set_state(
+            self.session_id,
+            epoch=self.epoch,
+            state=state,
+            audio_ms=self.audio_ms,
+            ttl_s=self._limits.session_ttl_s,
+        )
 
     async def send_error(self, code: ErrorCode, message: str) -> None:
         await self.transport.send_text(_dumps(SessionError(code, message).event()))

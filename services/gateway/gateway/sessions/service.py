@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from gateway.protocol import (
     TranscriptionConfig,
     TranscriptionResumed,
     TranscriptionStarted,
+    TranscriptionStopped,
     client_message_adapter,
 )
 from gateway.sessions.failures import describe_validation_error, session_taken_over
@@ -163,16 +165,7 @@ class SessionService:
             raise _store_unavailable(session_id, exc) from None
         if not created:
             raise _session_exists(session_id)
-        session = LiveSession(
-            session_id=session_id,
-            config=config,
-            transport=transport,
-            store=self.store,
-            backend=self.backend,
-            limits=self._limits,
-            epoch=1,
-            resume_token=token,
-        )
+        session = self._live(transport, session_id, config, epoch=1, resume_token=token)
         self.registry.add(session)
         metrics.SESSIONS_STARTED.inc()
         started = TranscriptionStarted(session_id=session_id, resume_token=token, config=config)
@@ -207,27 +200,18 @@ class SessionService:
         for _, payload in finals:
             await transport.send_text(payload)
         if resumed.state == "stopped":
-            await transport.send_text(
-                orjson.dumps(
-                    {
-                        "event": "transcription_stopped",
-                        "session_id": session_id,
-                        "audio_ms": resumed.audio_ms,
-                        "finals": resumed.seq,
-                    }
-                ).decode()
+            stopped = TranscriptionStopped(
+                session_id=session_id, audio_ms=resumed.audio_ms, finals=resumed.seq
             )
+            await transport.send_text(stopped.model_dump_json())
             with contextlib.suppress(Exception):
                 await transport.close(CloseCode.NORMAL)
             return None
         config = TranscriptionConfig.model_validate_json(resumed.config_json)
-        session = LiveSession(
-            session_id=session_id,
-            config=config,
-            transport=transport,
-            store=self.store,
-            backend=self.backend,
-            limits=self._limits,
+        session = self._live(
+            transport,
+            session_id,
+            config,
             epoch=resumed.epoch,
             resume_token=message.resume_token,
             seq=resumed.seq,
@@ -249,6 +233,19 @@ class SessionService:
         )
         await transport.send_text(event.model_dump_json())
         return session
+
+    def _live(
+        self, transport: Transport, session_id: str, config: TranscriptionConfig, **state: Any
+    ) -> LiveSession:
+        return LiveSession(
+            session_id=session_id,
+            config=config,
+            transport=transport,
+            store=self.store,
+            backend=self.backend,
+            limits=self._limits,
+            **state,
+        )
 
     def on_takeover(self, session_id: str, epoch: int) -> None:
         """Another connection (maybe on another pod) took `session_id` over at `epoch`."""
@@ -354,13 +351,7 @@ class SessionService:
         """Leave a session that ended without stop resumable: finals and offsets saved."""
         with contextlib.suppress(StoreUnavailable, Fenced, RecordLost, SessionError):
             await session.persist()
-            await self.store.set_state(
-                session.session_id,
-                epoch=session.epoch,
-                state="detached",
-                audio_ms=session.audio_ms,
-                ttl_s=self._limits.session_ttl_s,
-            )
+            await session.save_state("detached")
 
 
 def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
