@@ -40,5 +40,11 @@ fmt: install
 bench: install
 	$(PY) -m bench
 
+## How many sessions one Redis core carries: the gateway's Lua scripts and call mix
+## against a local Redis pinned to one core (about 2 minutes): docs/capacity.md.
+.PHONY: bench-redis
+bench-redis: install
+	$(PY) -m bench.redis_capacity
+
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,14 +1,16 @@
-"""The load generator: N sessions of generated noise, 16 kHz PCM16 mono in 100 ms frames at
-real-time pace, over PROTOCOL.md's WebSocket (`--mode ws`: the gateway, the relay, NGINX)
-or straight to the speech server over gRPC (`--mode grpc`).
+"""The load generator: N sessions of generated noise, 16 kHz PCM16 mono in 100 ms frames
+(`--frame-ms` for others) at real-time pace, over PROTOCOL.md's WebSocket (`--mode ws`:
+the gateway, the relay, NGINX) or straight to the speech server over gRPC (`--mode grpc`).
 
-    python -m bench.loadgen --mode ws --port 8000 --streams 300
+    python -m bench.loadgen --mode ws --port 8000 --streams 300 [--frame-ms 50]
 
 It must stay far from saturating its core at 500 streams, so the WebSocket client is a
 bare `asyncio.Protocol` on uvloop: the frames are built once (header, an all-zero mask
 key, so the payload needs no XOR, and the audio), and every 10 ms one timer callback
 writes the frames due for a tenth of the streams, one `transport.write` each, and stores
 one timestamp per frame. Interim transcripts are counted from their bytes, unparsed.
+Whatever the frame size, every session sends the same audio (the same cycle of noise,
+cut into smaller or larger frames), so the speech server gives the same finals.
 
 Talks to its caller in JSON lines: prints `ready` once every session streams (or failed),
 waits for `{"cmd": "stop", "window": [start, end]}` on stdin, stops every session, and
@@ -38,9 +40,9 @@ FRAME_MS = 100
 FRAME_BYTES = SAMPLE_RATE * 2 * FRAME_MS // 1000
 FRAME_S = FRAME_MS / 1000
 SLOTS = 10  # timer ticks per frame: each session sends on one of them
-SLOT_S = FRAME_S / SLOTS
-# Distinct frames of noise; each session starts at its own place in the cycle.
+# Distinct 100 ms frames of noise; each session starts at its own place in the cycle.
 NOISE_FRAMES = 64
+FINAL_EVERY_MS = 2000  # the synthetic engine's, as bench starts it
 STOP_TIMEOUT_S = 20.0
 
 START = orjson.dumps(
@@ -50,8 +52,8 @@ STOP = orjson.dumps({"type": "stop_transcription"})
 
 
 def noise_frames(count: int, seed: int = 1) -> list[bytes]:
-    """`count` frames of Gaussian noise (PCM16 LE, sigma ~ -30 dBFS): the synthetic engine
-    derives its words from the audio bytes, so every frame differs."""
+    """`count` 100 ms frames of Gaussian noise (PCM16 LE, sigma ~ -30 dBFS): the synthetic
+    engine derives its words from the audio bytes, so every frame differs."""
     rng = random.Random(seed)
     frames = []
     for _ in range(count):
@@ -62,6 +64,16 @@ def noise_frames(count: int, seed: int = 1) -> list[bytes]:
             samples.byteswap()
         frames.append(samples.tobytes())
     return frames
+
+
+def cut_frames(frames: Sequence[bytes], frame_ms: int) -> list[bytes]:
+    """The same audio as `frames` (100 ms each, in a cycle) cut into `frame_ms` frames;
+    `frame_ms` must divide the whole cycle."""
+    audio = b"".join(frames)
+    size = SAMPLE_RATE * 2 * frame_ms // 1000
+    if size <= 0 or len(audio) % size:
+        raise ValueError(f"{frame_ms} ms frames do not divide {len(frames) * FRAME_MS} ms")
+    return [audio[i : i + size] for i in range(0, len(audio), size)]
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:
@@ -77,15 +89,15 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
     return header + b"\x00\x00\x00\x00" + payload
 
 
-def expected_finals(frames_sent: int, frames_per_final: int = 20) -> int:
+def expected_finals(frames_sent: int, frames_per_final: int = FINAL_EVERY_MS // FRAME_MS) -> int:
     """A final per whole window of the synthetic engine, and one for the partial window
     that the stop flushes."""
     return -(-frames_sent // frames_per_final)
 
 
-def frame_index_for(end_ms: int) -> int:
+def frame_index_for(end_ms: int, frame_ms: int = FRAME_MS) -> int:
     """The frame whose sending completed the audio up to `end_ms`."""
-    return -(-end_ms // FRAME_MS) - 1
+    return -(-end_ms // frame_ms) - 1
 
 
 class Session:
@@ -94,7 +106,8 @@ class Session:
     def __init__(self, gen: LoadGen, index: int) -> None:
         self.gen = gen
         self.index = index
-        self.offset = (index * 7) % NOISE_FRAMES
+        # In frames of the run's size: the same place in the audio whatever the size.
+        self.offset = (index * 7) % NOISE_FRAMES * FRAME_MS // gen.frame_ms
         self.sent_at: list[float] = []
         self.finals: list[tuple[float, int]] = []
         self.errors: list[str] = []
@@ -118,11 +131,11 @@ class Session:
         self.streaming = False
         self.stop_at = time.monotonic()
 
-    def latencies(self, start: float, end: float) -> list[float]:
+    def latencies(self, start: float, end: float, frame_ms: int = FRAME_MS) -> list[float]:
         sent_at = self.sent_at
         out = []
         for arrival, end_ms in self.finals:
-            idx = frame_index_for(end_ms)
+            idx = frame_index_for(end_ms, frame_ms)
             if 0 <= idx < len(sent_at) and start <= sent_at[idx] <= end:
                 if arrival >= self.stop_at > 0 and idx == len(sent_at) - 1:
                     continue  # the stop's flush of a partial window, not a steady final
@@ -235,12 +248,14 @@ class WsSession(Session, asyncio.Protocol):
 
     def send_due(self, now: float) -> None:
         frames = self.gen.frames
+        count = len(frames)
+        step = self.gen.frame_s
         write = self.transport.write  # type: ignore[union-attr]
         sent_at = self.sent_at
         while self.next_due <= now + 0.002:
-            write(frames[(self.offset + len(sent_at)) % NOISE_FRAMES])
+            write(frames[(self.offset + len(sent_at)) % count])
             sent_at.append(now)
-            self.next_due += FRAME_S
+            self.next_due += step
 
     def stop(self) -> None:
         self.streaming = False
@@ -264,6 +279,8 @@ class GrpcSession(Session):
     async def run(self, stub: Any, config: Any, requests: Sequence[Any]) -> None:
         import grpc
 
+        count = len(requests)
+        step = self.gen.frame_s
         call = stub.StreamingRecognize()
         reader = asyncio.create_task(self._read(call))
         try:
@@ -278,9 +295,9 @@ class GrpcSession(Session):
                     if not self.streaming:
                         break
                 now = time.monotonic()
-                await call.write(requests[(self.offset + len(sent_at)) % NOISE_FRAMES])
+                await call.write(requests[(self.offset + len(sent_at)) % count])
                 sent_at.append(now)
-                next_due += FRAME_S
+                next_due += step
             await call.done_writing()
         except grpc.aio.AioRpcError as exc:
             self.error(f"grpc {exc.code().name}")
@@ -307,6 +324,8 @@ class LoadGen:
         self.args = args
         self.host: str = args.host
         self.port: int = args.port
+        self.frame_ms: int = args.frame_ms
+        self.frame_s = args.frame_ms / 1000
         self.frames: list[bytes] = []
         self.sessions: list[Session] = []
         self.slots: list[list[WsSession]] = [[] for _ in range(SLOTS)]
@@ -357,7 +376,7 @@ class LoadGen:
     def _tick(self) -> None:
         slot = self.slots[self._ticks % SLOTS]
         self._ticks += 1
-        self._loop.call_at(self._tick_base + self._ticks * SLOT_S, self._tick)
+        self._loop.call_at(self._tick_base + self._ticks * self.frame_s / SLOTS, self._tick)
         now = time.monotonic()
         for session in slot:
             if session.streaming:
@@ -367,7 +386,7 @@ class LoadGen:
 
     async def run(self) -> dict[str, Any]:
         args = self.args
-        noise = noise_frames(NOISE_FRAMES, seed=args.seed)
+        noise = cut_frames(noise_frames(NOISE_FRAMES, seed=args.seed), args.frame_ms)
         if args.mode == "ws":
             self.frames = [client_frame(0x2, f) for f in noise]
             self._start_ticker()
@@ -453,10 +472,10 @@ class LoadGen:
         errors: dict[str, int] = {}
         frames_in_window = finals = expected = unfinished = 0
         for s in self.sessions:
-            latencies.extend(s.latencies(start, end))
+            latencies.extend(s.latencies(start, end, self.frame_ms))
             frames_in_window += sum(1 for t in s.sent_at if start <= t <= end)
             finals += len(s.finals)
-            expected += expected_finals(len(s.sent_at))
+            expected += expected_finals(len(s.sent_at), FINAL_EVERY_MS // self.frame_ms)
             if not s.stopped and not s.errors:
                 s.errors.append("no transcription_stopped in time")
                 unfinished += 1
@@ -488,6 +507,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/api/v1/transcribe", help="WebSocket path before the id")
     p.add_argument("--streams", type=int, required=True)
+    p.add_argument(
+        "--frame-ms",
+        type=int,
+        default=FRAME_MS,
+        help="audio per frame (must divide 2000 ms, the final's window, and the noise cycle)",
+    )
     p.add_argument("--ramp-rate", type=float, default=250.0, help="sessions opened per second")
     p.add_argument(
         "--stop-rate",
@@ -507,6 +532,8 @@ async def _main(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if FINAL_EVERY_MS % args.frame_ms:
+        raise SystemExit(f"--frame-ms {args.frame_ms} does not divide {FINAL_EVERY_MS} ms")
     uvloop.run(_main(args))
 
 

@@ -16,7 +16,7 @@ _COLUMNS = (
     ("p99 ms", "p99_ms", "{:.1f}"),
     ("errors", "errors", "{}"),
     ("finals recv/exp", None, ""),
-    ("redis ops/frame", "redis_ops_per_frame", "{:.3f}"),
+    ("redis ops/s/sess", "redis_ops_per_session_second", "{:.3f}"),
     ("nginx %", "nginx_cpu_pct", "{:.1f}"),
     ("loadgen %", "loadgen_cpu_pct", "{:.1f}"),
     ("asr %", "asr_cpu_pct", "{:.1f}"),
@@ -39,7 +39,11 @@ def _cell(level: Mapping[str, Any], header: str, key: str | None, fmt: str) -> s
     return fmt.format(value)
 
 
-def format_table(levels: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
+def format_table(
+    levels: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, Any],
+    per_frame: Sequence[Mapping[str, Any]] = (),
+) -> str:
     rows = [[h for h, _, _ in _COLUMNS]]
     rows += [[_cell(lv, h, k, f) for h, k, f in _COLUMNS] for lv in levels]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
@@ -56,7 +60,30 @@ def format_table(levels: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]
         f"cpu_pct_per_stream_at_400={summary.get('cpu_pct_per_stream_at_400')}  "
         f"ratio_vs_nvidia_bridge={summary.get('ratio_vs_nvidia_bridge')}",
     ]
-    for lv in levels:
+    if per_frame:
+        notes.append(
+            "Redis per audio frame (the same gateway load and audio, frames of each size):"
+        )
+        for lv in per_frame:
+            notes.append(
+                f"  N={lv.get('streams')} frame={lv.get('frame_ms')}ms "
+                f"frames/s={lv.get('frames_per_s')} redis ops/s={lv.get('redis_ops_per_s')} "
+                f"round trips/s={lv.get('redis_round_trips_per_s')} "
+                f"finals={lv.get('finals_received')}/{lv.get('finals_expected')} "
+                f"p99={lv.get('p99_ms')} ok={lv.get('ok')}"
+            )
+        notes.append(
+            f"  redis_ops_per_frame={summary.get('redis_ops_per_frame')} "
+            f"redis_round_trips_per_frame={summary.get('redis_round_trips_per_frame')} "
+            "(Δ per s ÷ Δ frames per s)"
+        )
+    notes.append(
+        f"redis_ops_per_session_second={summary.get('redis_ops_per_session_second')}  "
+        "redis_round_trips_per_session_second="
+        f"{summary.get('redis_round_trips_per_session_second')} "
+        f"(at N={summary.get('redis_rates_at_streams')})"
+    )
+    for lv in [*levels, *per_frame]:
         if lv.get("error_kinds"):
             notes.append(f"{lv['target']} N={lv['streams']} errors: {lv['error_kinds']}")
     return "\n".join(lines + notes)

@@ -3,6 +3,10 @@ through the bare relay, through one gateway on one core, and through NGINX to tw
 gateways; a table, bench/results/latest.json, and the summary as the last line.
 
     python -m bench [--streams 100,200,300,400,500] [--seconds 20] [--targets ...]
+
+Then, with the gateway among the targets, Redis per audio frame: the same gateway load
+sent in 100 ms and in 50 ms frames (`--per-frame-*`); the Redis commands per second
+must not change, so Δ(commands/s) ÷ Δ(frames/s) is what one more frame costs Redis.
 """
 
 from __future__ import annotations
@@ -26,10 +30,16 @@ import redis
 from bench import procstat, stats, targets
 from bench.procstat import Group
 from bench.report import format_table
+from gateway.store import redis_store
 from tests.support.processes import VENV_BIN, Proc
 
 TARGETS = ("direct", "relay", "gateway", "nginx")
 RESULTS = Path(__file__).resolve().parent / "results"
+# What the gateway's Lua scripts run inside Redis (every module-level script), so that
+# the commands clients sent can be told from those that ran in scripts.
+SCRIPT_COMMANDS = stats.script_commands(
+    v for v in vars(redis_store).values() if isinstance(v, str) and "redis.call" in v
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -65,6 +75,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0,
         help="record the gateway worker with py-spy during the window at this load",
     )
+    p.add_argument(
+        "--per-frame-streams",
+        type=int,
+        default=200,
+        help="Redis per frame: the gateway load (0: skip that part)",
+    )
+    p.add_argument(
+        "--per-frame-seconds",
+        type=float,
+        default=10.0,
+        help="Redis per frame: the window; keep it a multiple of the gateway's lease "
+        "renewal period (10 s) so every window holds the same renewals",
+    )
+    p.add_argument(
+        "--per-frame-ms",
+        default="100,50",
+        help="Redis per frame: the frame sizes (ms, each dividing 2000), comma-separated",
+    )
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     return p.parse_args(argv)
 
@@ -91,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     began = time.monotonic()
     levels: list[dict[str, Any]] = []
-    bench = Bench(args, run_dir, max(loads))
+    per_frame: list[dict[str, Any]] = []
+    frame_sizes = [int(f) for f in args.per_frame_ms.split(",") if f.strip()]
+    bench = Bench(args, run_dir, max([*loads, args.per_frame_streams]))
     try:
         for n in loads:
             for target in (t for t in TARGETS if t in wanted):
@@ -101,10 +131,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     level = failed_level(target, n, exc)
                 levels.append(level)
                 _progress(level, time.monotonic() - began)
+        if "gateway" in wanted and args.per_frame_streams > 0:
+            for frame_ms in frame_sizes:
+                n = args.per_frame_streams
+                try:
+                    level = bench.run_level(
+                        "gateway", n, frame_ms=frame_ms, seconds=args.per_frame_seconds
+                    )
+                except Exception as exc:
+                    level = {**failed_level("gateway", n, exc), "frame_ms": frame_ms}
+                per_frame.append(level)
+                _progress(level, time.monotonic() - began)
     finally:
         bench.close()
 
-    summary = stats.summarize(levels)
+    summary = stats.summarize(levels, per_frame)
     summary["runtime_s"] = round(time.monotonic() - began, 1)
     summary["setup"] = {
         "gateway_core": args.gateway_core,
@@ -113,11 +154,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "nginx_target": "NGINX + two gunicorn gateways (WEB_CONCURRENCY=1 each), on both cores",
         "seconds": args.seconds,
         "frame_ms": 100,
+        "per_frame": {
+            "streams": args.per_frame_streams,
+            "seconds": args.per_frame_seconds,
+            "frame_ms": frame_sizes,
+        },
         "synthetic_engine": {"interim_every_s": 0.2, "final_every_s": 2.0},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
-    print(format_table(levels, summary))
+    print(format_table(levels, summary, per_frame))
     print(orjson.dumps(summary).decode())
     return 0
 
@@ -177,8 +223,11 @@ class Bench:
         target.port = nginx.port
         return target
 
-    def run_level(self, name: str, n: int) -> dict[str, Any]:
+    def run_level(
+        self, name: str, n: int, *, frame_ms: int = 100, seconds: float | None = None
+    ) -> dict[str, Any]:
         a = self.args
+        window = a.seconds if seconds is None else seconds
         self.redis.flushall()
         target = self._start_target(name)
         loadgens: list[subprocess.Popen[bytes]] = []
@@ -190,7 +239,7 @@ class Bench:
             gateway = Group("target", tuple(p for g in target.gateways for p in _tree(g)))
             rss_idle = gateway.rss_kb()
 
-            loadgens = self._start_loadgens(target, n)
+            loadgens = self._start_loadgens(target, n, frame_ms)
             ready = [_read_json_line(p, n / a.ramp_rate + 40) for p in loadgens]
             time.sleep(a.settle)
 
@@ -206,7 +255,7 @@ class Bench:
                 profiler = self._start_profiler(target, n)
 
             t0, ticks0, cores0, calls0 = self._sample(groups)
-            time.sleep(a.seconds)
+            time.sleep(window)
             t1, ticks1, cores1, calls1 = self._sample(groups)
             rss_load = gateway.rss_kb()
             # Every session sends once more after the window, so that the stop's flush of
@@ -230,13 +279,14 @@ class Bench:
         merged = _merge(results)
         lat = merged.pop("latencies_ms")
         frames = merged["frames_in_window"]
-        # The INFO that took the first sample counts itself; the second does not.
-        redis_calls = stats.redis_total_calls(calls1) - stats.redis_total_calls(calls0) - 1
-        scripts = stats.redis_script_calls(calls1) - stats.redis_script_calls(calls0)
+        calls = stats.redis_calls_delta(calls0, calls1)
+        redis_ops = sum(calls.values())
+        round_trips = stats.redis_top_level_calls(calls, SCRIPT_COMMANDS)
         has_target = bool(target.gateways)
         level: dict[str, Any] = {
             "target": name,
             "streams": n,
+            "frame_ms": frame_ms,
             "seconds": round(seconds, 2),
             "ramp_s": max(r.get("ramp_s", 0.0) for r in ready),
             "gateways": len(target.gateways),
@@ -250,9 +300,18 @@ class Bench:
             "max_ms": _r(max(lat, default=None)),
             "latency_samples": len(lat),
             **merged,
-            "redis_ops": redis_calls,
-            "redis_ops_per_frame": round(redis_calls / frames, 4) if frames else None,
-            "redis_scripts_per_frame": round(scripts / frames, 4) if frames else None,
+            "frames_per_s": round(frames / seconds, 1),
+            # Every command Redis ran (those inside scripts too), and the commands clients
+            # sent (EVALSHA, PUBLISH, ...; a pipeline's commands count one each).
+            "redis_ops": redis_ops,
+            "redis_round_trips": round_trips,
+            "redis_ops_per_s": round(redis_ops / seconds, 1),
+            "redis_round_trips_per_s": round(round_trips / seconds, 1),
+            "redis_ops_per_session_second": round(redis_ops / seconds / n, 4),
+            "redis_round_trips_per_session_second": round(round_trips / seconds / n, 4),
+            "redis_ops_per_frame_avg": round(redis_ops / frames, 4) if frames else None,
+            "redis_round_trips_per_frame_avg": round(round_trips / frames, 4) if frames else None,
+            "redis_calls": calls,
             "loadgen_procs": len(loadgens),
             "loadgen_cpu_pct": round(cpu["loadgen"], 2),
             "asr_cpu_pct": round(cpu["asr"], 2),
@@ -271,7 +330,9 @@ class Bench:
         ticks = {k: g.ticks() for k, g in groups.items()}
         return t, ticks, procstat.core_times(), calls
 
-    def _start_loadgens(self, target: targets.Target, n: int) -> list[subprocess.Popen[bytes]]:
+    def _start_loadgens(
+        self, target: targets.Target, n: int, frame_ms: int = 100
+    ) -> list[subprocess.Popen[bytes]]:
         a = self.args
         if target.mode == "grpc":
             cores, parts = a.direct_core or a.gateway_core, [n]
@@ -284,9 +345,9 @@ class Bench:
             argv = [sys.executable, "-m", "bench.loadgen", "--mode", target.mode]
             argv += ["--port", str(target.port), "--streams", str(count)]
             argv += ["--ramp-rate", str(a.ramp_rate / len(parts)), "--seed", str(i + 1)]
-            argv += ["--stop-rate", str(a.stop_rate / len(parts))]
+            argv += ["--stop-rate", str(a.stop_rate / len(parts)), "--frame-ms", str(frame_ms)]
             argv += ["--id-prefix", f"b{target.name[:2]}{n}p{i}-{time.time_ns() % 10**8}-"]
-            log = (self.log_dir / f"loadgen-{target.name}-{n}-{i}.log").open("ab")
+            log = (self.log_dir / f"loadgen-{target.name}-{n}-{frame_ms}ms-{i}.log").open("ab")
             procs.append(
                 subprocess.Popen(
                     targets.pinned(cores, argv),
@@ -404,6 +465,7 @@ def _progress(level: dict[str, Any], elapsed: float) -> None:
     cpu = level["cpu_pct"]
     print(
         f"[{elapsed:6.1f}s] {level['target']:>7} N={level['streams']:<4} "
+        f"frame={level.get('frame_ms', 100)}ms "
         f"cpu={'-' if cpu is None else f'{cpu:.1f}%'} "
         f"p50={level['p50_ms']} p99={level['p99_ms']} errors={level['errors']} "
         f"finals={level['finals_received']}/{level['finals_expected']} "

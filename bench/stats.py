@@ -6,7 +6,8 @@ Pure functions over plain dicts, so that unit tests can check them without serve
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 # NVIDIA's Node.js WebSocket bridge, measured at about 0.10 % of a core per stream.
@@ -48,6 +49,56 @@ def redis_script_calls(commandstats: Mapping[str, Mapping[str, Any]]) -> int:
     )
 
 
+# The bench's own command (it samples INFO commandstats), never the gateway's.
+_OWN_COMMANDS = frozenset({"info"})
+_REDIS_CALL = re.compile(r"redis\.(?:p?call)\(\s*['\"]([A-Za-z]+)['\"]")
+
+
+def script_commands(sources: Iterable[str]) -> frozenset[str]:
+    """The commands (lower case) that the Lua `sources` run with redis.call/pcall."""
+    return frozenset(m.lower() for src in sources for m in _REDIS_CALL.findall(src))
+
+
+def redis_calls_delta(
+    before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]
+) -> dict[str, int]:
+    """Calls per command (lower-case name) between two `INFO commandstats`, without the
+    bench's own INFO; commands that ran inside scripts are counted under their names."""
+    out: dict[str, int] = {}
+    for key, stats in after.items():
+        name = key.removeprefix("cmdstat_").lower()
+        if name in _OWN_COMMANDS:
+            continue
+        calls = int(stats.get("calls", 0)) - int(before.get(key, {}).get("calls", 0))
+        if calls:
+            out[name] = calls
+    return dict(sorted(out.items()))
+
+
+def redis_top_level_calls(calls: Mapping[str, int], in_scripts: Iterable[str]) -> int:
+    """The commands a client sent (EVALSHA, EVAL, PUBLISH, ...): every call but those of
+    commands that the scripts run. A command that is both sent by a client and run by a
+    script (the gateway's HGET of the epoch, on a resume) counts as run by a script, so
+    this is exact for a load without resumes."""
+    inner = {c.lower() for c in in_scripts}
+    return sum(n for name, n in calls.items() if name not in inner)
+
+
+def marginal_per_frame(runs: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    """(rate of `key` per second) per extra frame per second between the runs with the
+    fewest and the most frames per second: Δ(key/s) ÷ Δ(frames/s). Zero when nothing in
+    Redis scales with frames."""
+    done = [r for r in runs if r.get("frames_per_s") and r.get(key) is not None]
+    if len(done) < 2:
+        return None
+    low = min(done, key=lambda r: float(r["frames_per_s"]))
+    high = max(done, key=lambda r: float(r["frames_per_s"]))
+    d_frames = float(high["frames_per_s"]) - float(low["frames_per_s"])
+    if d_frames <= 0:
+        return None
+    return (float(high[key]) - float(low[key])) / d_frames
+
+
 def level_ok(level: Mapping[str, Any]) -> bool:
     """Carried: every stream started, no error, every final delivered, CPU below one
     core per gateway process and a sane p99."""
@@ -71,8 +122,9 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def summarize(levels: Sequence[Level]) -> dict[str, Any]:
-    """The run's one JSON object: the headline figures, then every level's raw numbers."""
+def summarize(levels: Sequence[Level], per_frame_runs: Sequence[Level] = ()) -> dict[str, Any]:
+    """The run's one JSON object: the headline figures, then every level's raw numbers.
+    `per_frame_runs`: the same gateway load at several frame sizes (Redis per frame)."""
     gateway = _by_streams(levels, "gateway")
     relay = _by_streams(levels, "relay")
     direct = _by_streams(levels, "direct")
@@ -103,9 +155,8 @@ def summarize(levels: Sequence[Level]) -> dict[str, Any]:
 
     per_stream_400 = gateway[400].get("cpu_pct_per_stream") if 400 in gateway else None
     biggest = max(gateway, default=None)
-    rss = gateway[biggest].get("rss_kb_per_session") if biggest is not None else None
-    ops = gateway[biggest].get("redis_ops_per_frame") if biggest is not None else None
-    trips = gateway[biggest].get("redis_scripts_per_frame") if biggest is not None else None
+    top = gateway[biggest] if biggest is not None else {}
+    rss = top.get("rss_kb_per_session")
 
     e2e_carried = [n for n, lv in e2e.items() if level_ok(lv)]
 
@@ -120,13 +171,44 @@ def summarize(levels: Sequence[Level]) -> dict[str, Any]:
         "cpu_pct_per_stream_at_400": _round(per_stream_400, 4),
         "rss_kb_per_session": _round(rss, 1),
         "rss_kb_per_session_at_streams": biggest,
-        "redis_ops_per_frame": _round(ops, 4),
-        "redis_scripts_per_frame": _round(trips, 4),
-        "redis_ops_per_frame_at_streams": biggest,
+        **redis_per_frame_summary(per_frame_runs),
+        "redis_ops_per_session_second": top.get("redis_ops_per_session_second"),
+        "redis_round_trips_per_session_second": top.get("redis_round_trips_per_session_second"),
+        "redis_ops_per_frame_avg": top.get("redis_ops_per_frame_avg"),
+        "redis_round_trips_per_frame_avg": top.get("redis_round_trips_per_frame_avg"),
+        "redis_rates_at_streams": biggest,
         "ratio_vs_nvidia_bridge": _round(
             None if per_stream_400 is None else per_stream_400 / NVIDIA_BRIDGE_PCT_PER_STREAM, 3
         ),
         "nvidia_bridge_pct_per_stream": NVIDIA_BRIDGE_PCT_PER_STREAM,
         "e2e_nginx_two_gateways_max_streams": max(e2e_carried, default=None) if e2e else None,
         "levels": list(levels),
+    }
+
+
+def redis_per_frame_summary(runs: Sequence[Level]) -> dict[str, Any]:
+    """`redis_ops_per_frame`: Redis commands per extra audio frame, from the same sessions
+    sending the same audio in frames of two sizes (so the same finals and renewals, and
+    twice the frames); the raw rates of each run beside it."""
+    ops = marginal_per_frame(runs, "redis_ops_per_s")
+    trips = marginal_per_frame(runs, "redis_round_trips_per_s")
+    keys = (
+        "frame_ms",
+        "streams",
+        "seconds",
+        "ok",
+        "frames_per_s",
+        "redis_ops_per_s",
+        "redis_round_trips_per_s",
+        "redis_ops_per_session_second",
+        "redis_round_trips_per_session_second",
+        "redis_ops_per_frame_avg",
+        "finals_received",
+        "finals_expected",
+        "redis_calls",
+    )
+    return {
+        "redis_ops_per_frame": _round(ops, 3),
+        "redis_round_trips_per_frame": _round(trips, 3),
+        "redis_per_frame_runs": [{k: r.get(k) for k in keys} for r in runs],
     }

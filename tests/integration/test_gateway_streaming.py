@@ -74,7 +74,8 @@ async def test_goforward_through_nginx(base: str, redis_url: str) -> None:
     assert run.events[0]["resume_token"] not in meta.values()
     logged = client.xrange("speech:{goforward-0001}:finals")
     assert [json.loads(fields["f"]) for _, fields in logged] == run.finals
-    assert client.ttl("speech:{goforward-0001}:meta") > 0
+    assert 0 < client.ttl("speech:{goforward-0001}:meta") <= 600  # LIMITS__STOPPED_TTL_S
+    assert 0 < client.ttl("speech:{goforward-0001}:finals") <= 600
 
 
 async def test_librivox_matches_the_speech_server_called_directly(

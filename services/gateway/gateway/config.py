@@ -59,6 +59,10 @@ class LimitSettings(BaseModel):
     session_timeout_s: float = Field(default=300.0, gt=0)
     # Its record stays in Redis this long after its last activity (then: not found).
     session_ttl_s: int = Field(default=3600, ge=60)
+    # A stopped session's record and finals are kept this long, for a client that lost
+    # its socket before the last finals to fetch them by resuming (docs/capacity.md:
+    # at scale, the records of ended sessions size Redis).
+    stopped_ttl_s: int = Field(default=600, ge=10)
     # Audio after the last final kept per session to replay into a new backend stream.
     replay_max_s: float = Field(default=60.0, ge=0)
     # How long a drain waits for clients to move before closing their sockets.

@@ -335,12 +335,13 @@ class LiveSession:
 
     async def save_state(self, state: str) -> None:
         """Record the session's state and audio offset (fenced by this driver's epoch)."""
+        limits = self._limits
         await self._store.set_state(
             self.session_id,
             epoch=self.epoch,
             state=state,
             audio_ms=self.audio_ms,
-            ttl_s=self._limits.session_ttl_s,
+            ttl_s=limits.stopped_ttl_s if state == "stopped" else limits.session_ttl_s,
         )
 
     async def send_error(self, code: ErrorCode, message: str) -> None:

@@ -1,0 +1,526 @@
+"""`make bench-redis`: how many concurrent sessions one Redis core carries, with the
+gateway's own Lua scripts and its mix of calls (docs/capacity.md).
+
+    python -m bench.redis_capacity [--seconds 20] [--workers 4] [--modes gateway,raw:1,raw:100]
+
+Starts its own redis-server on a free port of 127.0.0.1, pinned to one core
+(`--redis-core`, 0), and client processes pinned to the other (`--client-core`, 1). Each
+client process is a few simulated gateway pods of 500 sessions each; a pod loops as fast
+as Redis answers over the mix that `make bench` measured per session:
+
+- a final per session every 2 s of its (virtual) time: `append_finals` with one final of
+  about `--final-bytes` (200) bytes of PROTOCOL.md's `transcript` JSON;
+- every 10 s of virtual time, the pod's lease renewal: `renew` of its 500 sessions, one
+  pipeline;
+- churn: sessions last `--session-minutes` (5) on average; an ending session gets
+  `set_state(stopped)` and is replaced by a new one (`create`).
+
+The scripts are the gateway's, loaded through gateway.store.redis_store.SessionStore.
+Mode `gateway`: every call is SessionStore's (its arguments, its redis-py client), every
+final on its own as the gateway sends it; Python's client then saturates the client
+core long before Redis. Mode `raw:D`: finals are the same EVALSHA (the store's script
+object and keys, append_finals' arguments) encoded in RESP here and written D per write
+on bare sockets, so Redis, not the client, is the limit: `raw:1` is the gateway's
+pattern (one command per read, on 4 x 16 connections), `raw:100` pipelines. In every
+mode the renewals (pipelines of 500), starts and stops are SessionStore's own calls.
+
+Per mode, over the window: Redis commands per second (`INFO commandstats`: those inside
+scripts too) and the commands clients sent (EVALSHA and the like; "round trips" as
+`make bench` counts them, a pipeline's commands one each), Redis's CPU (% of one core,
+/proc) and the client core's; then sessions per Redis core = the rate at 100 % of that
+core ÷ the rate per session per second (from `make bench`, plus the churn). Results:
+a table, and bench/results/redis-capacity.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+import uvloop
+
+from bench import procstat, stats, targets
+from bench.procstat import Group
+from bench.run import SCRIPT_COMMANDS, _read_json_line
+from gateway.config import RedisSettings
+from gateway.store import redis_store
+from gateway.store.redis_store import SessionStore
+from tests.support.processes import Proc
+
+RESULTS = Path(__file__).resolve().parent / "results"
+POD_SESSIONS = 500  # a gateway pod's sessions: one renewal pipeline
+FINAL_EVERY_S = 2.0  # the synthetic engine's, as `make bench` runs it
+RENEW_EVERY_S = 10.0  # the gateway's housekeeping: leases every 10 ticks of 1 s
+TTL_S = 3600  # LIMITS__SESSION_TTL_S's default
+# Measured by `python -m bench --targets gateway --streams 500 --seconds 20` (500
+# sessions on one gateway, 20 s window): finals and lease renewals, no start or stop.
+BENCH_ROUND_TRIPS_PER_SESSION_SECOND = 0.6004
+BENCH_OPS_PER_SESSION_SECOND = 3.6002
+# Per start and per stop, as the scripts run them: EVALSHA + EXISTS, HSET, EXPIRE for
+# _CREATE; EVALSHA + HGET, HSET, EXPIRE, EXISTS, EXPIRE for _SET_STATE.
+OPS_PER_CREATE = 4
+OPS_PER_SET_STATE = 6
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.redis_capacity", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "--modes",
+        default="gateway,raw:1,raw:100",
+        help="gateway (SessionStore's calls), raw:D (the same EVALSHA bytes, D per write)",
+    )
+    p.add_argument("--seconds", type=float, default=20.0, help="the measured window per mode")
+    p.add_argument("--warmup", type=float, default=5.0, help="before the window")
+    p.add_argument("--workers", type=int, default=4, help="client processes")
+    p.add_argument("--pods", type=int, default=16, help="simulated pods per client process")
+    p.add_argument("--final-bytes", type=int, default=200, help="size of a final's JSON")
+    p.add_argument("--session-minutes", type=float, default=5.0, help="mean session length")
+    p.add_argument("--redis-core", default="0")
+    p.add_argument("--client-core", default="1")
+    p.add_argument(
+        "--round-trips-per-session-second",
+        type=float,
+        default=BENCH_ROUND_TRIPS_PER_SESSION_SECOND,
+        help="from make bench (finals + renewals), before churn",
+    )
+    p.add_argument(
+        "--ops-per-session-second",
+        type=float,
+        default=BENCH_OPS_PER_SESSION_SECOND,
+        help="from make bench (finals + renewals), before churn",
+    )
+    p.add_argument("--out", type=Path, default=RESULTS / "redis-capacity.json")
+    # A client process (started by the run itself).
+    p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--mode", default="gateway", help=argparse.SUPPRESS)
+    p.add_argument("--pipeline", type=int, default=1, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+# ---- a client process ----------------------------------------------------------------
+
+
+def final_payload(seq: int, size: int) -> str:
+    """A `transcript` final as the gateway stores it, padded to about `size` bytes."""
+    event: dict[str, Any] = {
+        "event": "transcript",
+        "seq": seq,
+        "is_final": True,
+        "channel": 0,
+        "start_ms": (seq - 1) * 2000,
+        "end_ms": seq * 2000,
+        "stability": 0.0,
+        "alternatives": [{"transcript": "", "confidence": 0.9}],
+    }
+    base = len(orjson.dumps(event))
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima " * 8
+    event["alternatives"][0]["transcript"] = words[: max(0, size - base)].strip()
+    return orjson.dumps(event).decode()
+
+
+class Pod:
+    """500 sessions of one simulated gateway pod, driven as fast as Redis answers."""
+
+    def __init__(self, store: SessionStore, args: argparse.Namespace, name: str) -> None:
+        self.store = store
+        self.args = args
+        self.name = name
+        self.rng = random.Random(name)
+        self.config = '{"language":"en-US","encoding":"pcm16","sample_rate_hz":16000}'
+        self.config = self.config.ljust(316)  # TranscriptionConfig's JSON is ~316 bytes
+        # session id -> finals so far (seq); epoch is 1 (no resumes in this mix)
+        self.sessions: dict[str, int] = {}
+        self.serial = 0
+        # An ending session per final: a session of L seconds makes L/2 finals.
+        self.end_p = FINAL_EVERY_S / (args.session_minutes * 60.0)
+        self.counts = {"append": 0, "renew": 0, "create": 0, "set_state": 0}
+        self.payloads = [final_payload(s, args.final_bytes) for s in range(1, 200)]
+        self.raw: RawConn | None = None
+
+    async def new_session(self) -> None:
+        self.serial += 1
+        sid = f"cap-{self.name}-{self.serial:07d}"
+        await self.store.create(
+            sid, config_json=self.config, token=secrets.token_urlsafe(32), owner=self.name,
+            ttl_s=TTL_S,
+        )  # fmt: skip
+        self.counts["create"] += 1
+        self.sessions[sid] = 0
+
+    async def end_session(self, sid: str) -> None:
+        seq = self.sessions.pop(sid)
+        await self.store.set_state(sid, epoch=1, state="stopped", audio_ms=seq * 2000, ttl_s=TTL_S)
+        self.counts["set_state"] += 1
+        await self.new_session()
+
+    def _next_final(self, sid: str) -> tuple[int, str, int]:
+        seq = self.sessions[sid] + 1
+        self.sessions[sid] = seq
+        return seq, self.payloads[(seq - 1) % len(self.payloads)], seq * 2000
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for _ in range(POD_SESSIONS):
+            await self.new_session()
+        rounds_per_renewal = round(RENEW_EVERY_S / FINAL_EVERY_S)
+        rounds = 0
+        while not stop.is_set():
+            # One final per session: 2 s of every session's time.
+            if self.args.mode == "raw":
+                await self._append_raw()
+            else:
+                for sid in list(self.sessions):
+                    seq, payload, end_ms = self._next_final(sid)
+                    await self.store.append_finals(
+                        sid, epoch=1, finals=[(seq, payload)], committed_ms=end_ms,
+                        audio_ms=end_ms + 40, ttl_s=TTL_S,
+                    )  # fmt: skip
+                    self.counts["append"] += 1
+            for sid in [s for s in self.sessions if self.rng.random() < self.end_p]:
+                await self.end_session(sid)
+            rounds += 1
+            if rounds % rounds_per_renewal == 0:
+                await self.store.renew(
+                    [(sid, 1, seq * 2000 + 40) for sid, seq in self.sessions.items()],
+                    ttl_s=TTL_S,
+                )
+                self.counts["renew"] += len(self.sessions)
+
+    async def _append_raw(self) -> None:
+        """The bytes redis-py sends for SessionStore.append_finals (EVALSHA of the store's
+        own script object, the same keys and arguments), encoded here and sent in
+        pipelines of `--pipeline` on a bare socket: so that the client core, not Python's
+        Redis client, is no longer the limit."""
+        if self.raw is None:
+            self.raw = await RawConn.open(self.args.port)
+        sha = self.store._append.sha.encode()
+        ids = list(self.sessions)
+        for i in range(0, len(ids), self.args.pipeline):
+            chunk = []
+            now = redis_store.now_ms()
+            for sid in ids[i : i + self.args.pipeline]:
+                seq, payload, end_ms = self._next_final(sid)
+                meta, finals = self.store.keys(sid)
+                chunk.append(
+                    resp(b"EVALSHA", sha, b"2", meta.encode(), finals.encode(), b"1",
+                         b"%d" % TTL_S, b"%d" % end_ms, b"%d" % (end_ms + 40), b"%d" % now,
+                         b"%d" % seq, payload.encode())
+                )  # fmt: skip
+            errors = await self.raw.call(b"".join(chunk), len(chunk))
+            if errors:
+                raise RuntimeError(f"append refused: {errors}")
+            self.counts["append"] += len(chunk)
+
+
+def resp(*parts: bytes) -> bytes:
+    """One command in RESP, as redis-py writes it."""
+    out = [b"*%d\r\n" % len(parts)]
+    for p in parts:
+        out.append(b"$%d\r\n%s\r\n" % (len(p), p))
+    return b"".join(out)
+
+
+class RawConn(asyncio.Protocol):
+    """A bare connection for replies that are one line each (integers, errors)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiting = 0
+        self.errors: list[bytes] = []
+        self.tail = b""
+        self.done: asyncio.Future[None] | None = None
+
+    @classmethod
+    async def open(cls, port: int) -> RawConn:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(cls, "127.0.0.1", port)
+        return conn
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        data = self.tail + data
+        end = data.rfind(b"\n") + 1
+        self.tail = data[end:]
+        self.waiting -= data.count(b"\n", 0, end)
+        if b"-" in data[:end]:
+            self.errors += [ln for ln in data[:end].split(b"\r\n") if ln.startswith(b"-")]
+        if self.waiting <= 0 and self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(exc or ConnectionError("redis closed the connection"))
+
+    async def call(self, commands: bytes, count: int) -> list[bytes]:
+        assert self.transport is not None
+        self.waiting = count
+        self.done = asyncio.get_running_loop().create_future()
+        self.transport.write(commands)
+        await self.done
+        errors, self.errors = self.errors, []
+        return errors
+
+
+async def worker_main(args: argparse.Namespace) -> None:
+    settings = RedisSettings(url=f"redis://127.0.0.1:{args.port}/0", socket_timeout_s=10.0)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.url,
+        max_connections=args.pods + 2,
+        timeout=10.0,
+        socket_timeout=10.0,
+        decode_responses=True,
+    )
+    store = SessionStore(aioredis.Redis(connection_pool=pool), settings)
+    pods = [Pod(store, args, f"w{args.worker}p{i}") for i in range(args.pods)]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if args.mode == "raw":  # the script, loaded through the store (its first final)
+        await pods[0].new_session()
+        sid = next(iter(pods[0].sessions))
+        await store.append_finals(
+            sid, epoch=1, finals=[(1, final_payload(1, args.final_bytes))], committed_ms=2000,
+            audio_ms=2000, ttl_s=TTL_S,
+        )  # fmt: skip
+        pods[0].sessions[sid] = 1
+    tasks = [asyncio.create_task(p.run(stop)) for p in pods]
+    _emit({"event": "ready"})
+    await loop.run_in_executor(None, sys.stdin.readline)
+    stop.set()
+    await asyncio.gather(*tasks)
+    await store.close()
+    counts = {k: sum(p.counts[k] for p in pods) for k in pods[0].counts}
+    _emit({"event": "result", **counts})
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(obj).decode() + "\n")
+    sys.stdout.flush()
+
+
+# ---- the run -------------------------------------------------------------------------
+
+
+def measure_mode(args: argparse.Namespace, mode: str, log_dir: Path) -> dict[str, Any]:
+    redis_proc: Proc = targets.start_redis(log_dir / mode, args.redis_core)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        client = redis.Redis(port=redis_proc.port, decode_responses=True)
+        for i in range(args.workers):
+            argv = [sys.executable, "-m", "bench.redis_capacity", "--worker", str(i)]
+            kind, _, depth = mode.partition(":")
+            argv += ["--port", str(redis_proc.port), "--mode", kind]
+            argv += ["--pods", str(args.pods), "--pipeline", depth or "1"]
+            argv += ["--final-bytes", str(args.final_bytes)]
+            argv += ["--session-minutes", str(args.session_minutes)]
+            log = (log_dir / f"worker-{mode}-{i}.log").open("ab")
+            workers.append(
+                subprocess.Popen(
+                    targets.pinned(args.client_core, argv),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    cwd=targets.repo_dir(),
+                )
+            )
+            log.close()
+        for w in workers:
+            _read_json_line(w, 60)
+        time.sleep(args.warmup)
+        group = Group("redis", (redis_proc.pid,))
+        clients = Group("clients", tuple(w.pid for w in workers))
+        calls0 = client.info("commandstats")
+        t0, r0, c0, cores0 = time.monotonic(), group.ticks(), clients.ticks(), procstat.core_times()
+        time.sleep(args.seconds)
+        calls1 = client.info("commandstats")
+        t1, r1, c1, cores1 = time.monotonic(), group.ticks(), clients.ticks(), procstat.core_times()
+        memory = client.info("memory")
+        keyspace = client.info("keyspace")
+        sample = _memory_sample(client)
+        for w in workers:
+            assert w.stdin is not None
+            w.stdin.write(b"stop\n")
+            w.stdin.flush()
+        results = [_read_json_line(w, 60) for w in workers]
+        client.close()
+    finally:
+        for w in workers:
+            with contextlib.suppress(OSError):
+                w.stdin.close()  # type: ignore[union-attr]
+            try:
+                w.wait(10)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait(5)
+        redis_proc.stop()
+
+    seconds = t1 - t0
+    calls = stats.redis_calls_delta(calls0, calls1)
+    ops = sum(calls.values())
+    trips = stats.redis_top_level_calls(calls, SCRIPT_COMMANDS)
+    redis_cpu = procstat.cpu_percent(r1 - r0, seconds)
+    busy = procstat.core_busy_percent(cores0, cores1)
+    # Scripts by what they ran: XADD only in _APPEND_FINALS, HINCRBY only in _RESUME...
+    appends = calls.get("hmget", 0)
+    evalsha = calls.get("evalsha", 0) + calls.get("eval", 0)
+    return {
+        "mode": mode,
+        "seconds": round(seconds, 2),
+        "redis_ops_per_s": round(ops / seconds, 1),
+        "redis_round_trips_per_s": round(trips / seconds, 1),
+        "scripts_per_s": round(evalsha / seconds, 1),
+        "append_finals_per_s": round(appends / seconds, 1),
+        "redis_cpu_pct": round(redis_cpu, 1),
+        "clients_cpu_pct": round(procstat.cpu_percent(c1 - c0, seconds), 1),
+        "core_busy_pct": {str(c): round(v, 1) for c, v in sorted(busy.items())},
+        "redis_calls": calls,
+        "client_counts": {
+            k: sum(int(r.get(k, 0)) for r in results) for k in results[0] if k != "event"
+        },
+        "used_memory_bytes": int(memory.get("used_memory", 0)),
+        "keys": sum(int(db.get("keys", 0)) for db in keyspace.values()),
+        "memory_sample": sample,
+    }
+
+
+def _memory_sample(client: redis.Redis, count: int = 300) -> dict[str, Any]:
+    """Exact MEMORY USAGE of a sample of sessions: the record, and the finals log as
+    fixed + per entry (least squares over the sample's lengths)."""
+    metas: list[int] = []
+    points: list[tuple[int, int]] = []
+    for key in client.scan_iter(match="speech:{*}:finals", count=1000):
+        n = int(client.xlen(key))
+        used = client.memory_usage(key, samples=0)
+        meta = client.memory_usage(str(key).replace(":finals", ":meta"), samples=0)
+        if not n or used is None or meta is None:
+            continue
+        points.append((n, int(used)))
+        metas.append(int(meta))
+        if len(metas) >= count:
+            break
+    if len(points) < 2:
+        return {"sessions": len(points)}
+    mx = sum(n for n, _ in points) / len(points)
+    my = sum(u for _, u in points) / len(points)
+    var = sum((n - mx) ** 2 for n, _ in points)
+    slope = sum((n - mx) * (u - my) for n, u in points) / var if var else None
+    return {
+        "sessions": len(points),
+        "meta_bytes_per_session": round(sum(metas) / len(metas), 1),
+        "finals_bytes_per_entry": None if slope is None else round(slope, 1),
+        "finals_bytes_fixed": None if slope is None else round(my - slope * mx, 1),
+        "finals_per_session_min_max": [min(n for n, _ in points), max(n for n, _ in points)],
+    }
+
+
+def capacity(args: argparse.Namespace, mode: dict[str, Any]) -> dict[str, Any]:
+    """Sessions per Redis core: the mode's rates scaled to 100 % of Redis's core, divided
+    by the rates per session per second (make bench's, plus the churn)."""
+    churn = 1.0 / (args.session_minutes * 60.0)  # starts (and stops) per session-second
+    trips_ps = args.round_trips_per_session_second + 2 * churn
+    ops_ps = args.ops_per_session_second + (OPS_PER_CREATE + OPS_PER_SET_STATE) * churn
+    share = mode["redis_cpu_pct"] / 100.0
+    trips_at_full = mode["redis_round_trips_per_s"] / share if share else None
+    ops_at_full = mode["redis_ops_per_s"] / share if share else None
+    return {
+        "round_trips_per_session_second": round(trips_ps, 4),
+        "ops_per_session_second": round(ops_ps, 4),
+        "redis_saturated": mode["redis_cpu_pct"] >= 90.0,
+        "round_trips_per_s_at_100pct": None if trips_at_full is None else round(trips_at_full),
+        "ops_per_s_at_100pct": None if ops_at_full is None else round(ops_at_full),
+        "sessions_per_redis_core_by_round_trips": None
+        if trips_at_full is None
+        else round(trips_at_full / trips_ps),
+        "sessions_per_redis_core_by_ops": None
+        if ops_at_full is None
+        else round(ops_at_full / ops_ps),
+        "redis_us_per_round_trip": None
+        if not mode["redis_round_trips_per_s"]
+        else round(1e6 * share / mode["redis_round_trips_per_s"], 2),
+        "redis_us_per_op": None
+        if not mode["redis_ops_per_s"]
+        else round(1e6 * share / mode["redis_ops_per_s"], 2),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker is not None:
+        uvloop.run(worker_main(args))
+        return 0
+    if shutil.which("taskset") is None or shutil.which("redis-server") is None:
+        print("bench.redis_capacity: needs taskset and redis-server", file=sys.stderr)
+        return 2
+    cores = {int(args.redis_core), int(args.client_core)}
+    if not cores <= os.sched_getaffinity(0):
+        print(f"bench.redis_capacity: cores {sorted(cores)} not available", file=sys.stderr)
+        return 2
+    log_dir = targets.repo_dir() / ".run" / "bench-redis"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    began = time.monotonic()
+    modes = []
+    for mode in (m.strip() for m in args.modes.split(",") if m.strip()):
+        result = measure_mode(args, mode, log_dir)
+        result["capacity"] = capacity(args, result)
+        modes.append(result)
+        _progress(result, time.monotonic() - began)
+    version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    summary = {
+        "modes": modes,
+        "runtime_s": round(time.monotonic() - began, 1),
+        "setup": {
+            "redis": version,
+            "redis_core": args.redis_core,
+            "client_core": args.client_core,
+            "workers": args.workers,
+            "pods_per_worker": args.pods,
+            "sessions": args.workers * args.pods * POD_SESSIONS,
+            "final_bytes": args.final_bytes,
+            "session_minutes": args.session_minutes,
+            "persistence": "none (--save '' --appendonly no), no replica",
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
+def _progress(result: dict[str, Any], elapsed: float) -> None:
+    cap = result["capacity"]
+    print(
+        f"[{elapsed:6.1f}s] {result['mode']:>9}: redis {result['redis_ops_per_s']:.0f} ops/s, "
+        f"{result['redis_round_trips_per_s']:.0f} round trips/s, "
+        f"{result['append_finals_per_s']:.0f} appends/s, redis cpu {result['redis_cpu_pct']}%, "
+        f"clients cpu {result['clients_cpu_pct']}%, cores {result['core_busy_pct']}; "
+        f"at 100%: {cap['sessions_per_redis_core_by_round_trips']} sessions (round trips), "
+        f"{cap['sessions_per_redis_core_by_ops']} (ops)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
