@@ -440,23 +440,15 @@ class LoadGen:
         import grpc
         from riva.client.proto import riva_asr_pb2 as asr
         from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
-        from riva.client.proto import riva_audio_pb2 as ra
+
+        from gateway.backends.riva_config import streaming_config
+        from gateway.protocol import TranscriptionConfig
 
         channel = grpc.aio.insecure_channel(f"{self.host}:{self.port}")
         await asyncio.wait_for(channel.channel_ready(), 10)
         stub = asr_grpc.RivaSpeechRecognitionStub(channel)
         config = asr.StreamingRecognizeRequest(
-            streaming_config=asr.StreamingRecognitionConfig(
-                config=asr.RecognitionConfig(
-                    encoding=ra.AudioEncoding.LINEAR_PCM,
-                    sample_rate_hertz=SAMPLE_RATE,
-                    language_code="en-US",
-                    max_alternatives=1,
-                    audio_channel_count=1,
-                    enable_automatic_punctuation=True,
-                ),
-                interim_results=True,
-            )
+            streaming_config=streaming_config(TranscriptionConfig(sample_rate_hz=SAMPLE_RATE))
         )
         requests = [asr.StreamingRecognizeRequest(audio_content=f) for f in noise]
 

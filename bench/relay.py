@@ -27,7 +27,9 @@ import orjson
 import uvicorn
 from riva.client.proto import riva_asr_pb2 as asr
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
-from riva.client.proto import riva_audio_pb2 as ra
+
+from gateway.backends.riva_config import streaming_config
+from gateway.protocol import TranscriptionConfig
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -37,18 +39,9 @@ _Request = asr.StreamingRecognizeRequest
 
 
 def _config(sample_rate: int) -> asr.StreamingRecognizeRequest:
+    # The same recognition config the gateway sends, so both load the backend alike.
     return _Request(
-        streaming_config=asr.StreamingRecognitionConfig(
-            config=asr.RecognitionConfig(
-                encoding=ra.AudioEncoding.LINEAR_PCM,
-                sample_rate_hertz=sample_rate,
-                language_code="en-US",
-                max_alternatives=1,
-                audio_channel_count=1,
-                enable_automatic_punctuation=True,
-            ),
-            interim_results=True,
-        )
+        streaming_config=streaming_config(TranscriptionConfig(sample_rate_hz=sample_rate))
     )
 
 

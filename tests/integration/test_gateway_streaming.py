@@ -13,8 +13,7 @@ import pytest
 import redis
 
 from tests.support.audio import goforward, librivox_clips, silence
-from tests.support.fixtures_fleet import start_nginx
-from tests.support.fixtures_gateway import http_get, start_gateway
+from tests.support.fixtures_gateway import gateways_behind_nginx, http_get
 from tests.support.processes import Proc
 from tests.support.riva_direct import direct_finals
 from tests.support.ws import collect, frames, open_ws, start, stream_session
@@ -27,18 +26,13 @@ FRAME_100MS = 3200  # 16 kHz, 16-bit, mono
 @pytest.fixture(scope="module")
 def stack(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[dict[str, Proc]]:
     """Two gateways on the PocketSphinx server, NGINX in front."""
-    target = f"127.0.0.1:{asr_server.port}"
-    gateways = [
-        start_gateway(log_dir, redis_url=redis_url, riva_targets=target, name=f"gw-stream-{i}")
-        for i in (1, 2)
-    ]
-    nginx = start_nginx([g.port for g in gateways], log_dir / "nginx-stream", log_dir)
-    try:
-        yield {"nginx": nginx, "gw1": gateways[0], "gw2": gateways[1]}
-    finally:
-        nginx.stop()
-        for g in gateways:
-            g.stop()
+    with gateways_behind_nginx(
+        log_dir,
+        redis_url=redis_url,
+        riva_targets=f"127.0.0.1:{asr_server.port}",
+        names=["gw-stream-1", "gw-stream-2"],
+    ) as (pods, nginx):
+        yield {"nginx": nginx, "gw1": pods["gw-stream-1"], "gw2": pods["gw-stream-2"]}
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from websockets.exceptions import InvalidStatus
 from speech_client import Audio, AudioFormat, Transcript, transcribe
 from tests.support.audio import librivox_clips, silence
 from tests.support.fixtures_asr import asr_argv, asr_health_serving
-from tests.support.fixtures_fleet import start_nginx
-from tests.support.fixtures_gateway import http_get, start_gateway
+from tests.support.fixtures_gateway import gateways_behind_nginx, http_get, start_gateway
 from tests.support.processes import Proc, free_port, poll_until, redis_argv, start
 from tests.support.riva_direct import direct_finals
 from tests.support.ws import collect, frames, next_event, open_ws
@@ -86,30 +85,22 @@ def signature(finals: list[Transcript]) -> list[tuple[int, str, int]]:
 
 @pytest.fixture(scope="module")
 def sphinx_fleet(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[dict[str, Proc]]:
-    target = f"127.0.0.1:{asr_server.port}"
-    gateways = [
-        start_gateway(log_dir, redis_url=redis_url, riva_targets=target, name=f"gateway-r{i}")
-        for i in (1, 2)
-    ]
-    nginx = start_nginx([g.port for g in gateways], log_dir / "nginx-resume", log_dir)
-    try:
-        yield {"nginx": nginx, "gateway-r1": gateways[0], "gateway-r2": gateways[1]}
-    finally:
-        nginx.stop()
-        for g in gateways:
-            g.stop()
+    with gateways_behind_nginx(
+        log_dir,
+        redis_url=redis_url,
+        riva_targets=f"127.0.0.1:{asr_server.port}",
+        names=["gateway-r1", "gateway-r2"],
+    ) as (pods, nginx):
+        yield {"nginx": nginx, **pods}
 
 
 async def test_gateway_killed_mid_stream_resumes_on_the_other(
     log_dir: Path, redis_url: str, asr_server: Proc
 ) -> None:
     target = f"127.0.0.1:{asr_server.port}"
-    pods = {
-        name: start_gateway(log_dir, redis_url=redis_url, riva_targets=target, name=name)
-        for name in ("gateway-k1", "gateway-k2")
-    }
-    nginx = start_nginx([g.port for g in pods.values()], log_dir / "nginx-kill", log_dir)
-    try:
+    with gateways_behind_nginx(
+        log_dir, redis_url=redis_url, riva_targets=target, names=["gateway-k1", "gateway-k2"]
+    ) as (pods, nginx):
         audio = librivox_audio()
         reference = await direct_finals(target, frames(audio, 3200))
         session_id = f"kill-gateway-{time.time_ns()}"
@@ -129,10 +120,6 @@ async def test_gateway_killed_mid_stream_resumes_on_the_other(
         assert owner_of(redis_url, session_id) not in killed
         assert [(f.text, int(f.raw["end_ms"])) for f in finals] == reference
         assert [f.seq for f in finals] == list(range(1, len(reference) + 1))
-    finally:
-        nginx.stop()
-        for pod in pods.values():
-            pod.stop()
 
 
 async def test_speech_server_killed_mid_stream_fails_over(log_dir: Path, redis_url: str) -> None:
@@ -181,12 +168,10 @@ async def test_drain_moves_20_sessions_without_loss(
     log_dir: Path, redis_url: str, asr_synthetic_server: Proc
 ) -> None:
     target = f"127.0.0.1:{asr_synthetic_server.port}"
-    gateways = [
-        start_gateway(log_dir, redis_url=redis_url, riva_targets=target, name=f"gateway-d{i}")
-        for i in (1, 2)
-    ]
-    nginx = start_nginx([g.port for g in gateways], log_dir / "nginx-drain", log_dir)
-    try:
+    with gateways_behind_nginx(
+        log_dir, redis_url=redis_url, riva_targets=target, names=["gateway-d1", "gateway-d2"]
+    ) as (pods, nginx):
+        gateways = list(pods.values())
         audios = [noise(8.0, seed) for seed in range(20)]
         references = await asyncio.gather(*(direct_finals(target, frames(a, 3200)) for a in audios))
         url = f"ws://127.0.0.1:{nginx.port}"
@@ -229,10 +214,6 @@ async def test_drain_moves_20_sessions_without_loss(
         with pytest.raises(InvalidStatus) as refused:
             await open_ws(f"ws://127.0.0.1:{gateways[0].port}", f"late-{time.time_ns()}")
         assert refused.value.response.status_code == 503
-    finally:
-        nginx.stop()
-        for g in gateways:
-            g.stop()
 
 
 async def test_two_resumes_at_once_leave_exactly_one_driver(
@@ -394,12 +375,9 @@ async def test_sigterm_drains_before_the_gateway_exits(
     """A rolling deploy's SIGTERM to gunicorn: the worker drains first, so its sessions
     move to the other gateway instead of being cut off with 1012."""
     target = f"127.0.0.1:{asr_synthetic_server.port}"
-    pods = {
-        name: start_gateway(log_dir, redis_url=redis_url, riva_targets=target, name=name)
-        for name in ("gateway-s1", "gateway-s2")
-    }
-    nginx = start_nginx([g.port for g in pods.values()], log_dir / "nginx-sigterm", log_dir)
-    try:
+    with gateways_behind_nginx(
+        log_dir, redis_url=redis_url, riva_targets=target, names=["gateway-s1", "gateway-s2"]
+    ) as (pods, nginx):
         audio = noise(6.0, 5)
         reference = await direct_finals(target, frames(audio, 3200))
         session_id = f"sigterm-{time.time_ns()}"
@@ -421,10 +399,6 @@ async def test_sigterm_drains_before_the_gateway_exits(
         assert [(f.text, int(f.raw["end_ms"])) for f in finals] == reference
         poll_until(lambda: not pods[terminated[0]].alive(), 15, "the drained gateway to exit")
         assert "drained" in pods[terminated[0]].log_tail(200)
-    finally:
-        nginx.stop()
-        for pod in pods.values():
-            pod.stop()
 
 
 async def test_resume_may_resend_uncommitted_audio_beyond_the_burst(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,27 @@ def gateway_factory(log_dir: Path) -> Iterator[GatewayFactory]:
     yield factory
     for proc in started:
         proc.stop()
+
+
+@contextlib.contextmanager
+def gateways_behind_nginx(
+    log_dir: Path, *, redis_url: str, riva_targets: str, names: Sequence[str]
+) -> Iterator[tuple[dict[str, Proc], Proc]]:
+    """Gateways named `names` (their SERVER__POD_NAME) and one NGINX in front of them;
+    all stopped on exit, whichever a test killed."""
+    from tests.support.fixtures_fleet import start_nginx
+
+    pods: dict[str, Proc] = {}
+    nginx: Proc | None = None
+    try:
+        for name in names:
+            pods[name] = start_gateway(
+                log_dir, redis_url=redis_url, riva_targets=riva_targets, name=name
+            )
+        nginx = start_nginx([p.port for p in pods.values()], log_dir / f"nginx-{names[0]}", log_dir)
+        yield pods, nginx
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for pod in pods.values():
+            pod.stop()

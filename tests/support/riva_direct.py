@@ -8,24 +8,17 @@ from collections.abc import AsyncIterator, Sequence
 import grpc
 from riva.client.proto import riva_asr_pb2 as asr
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
-from riva.client.proto import riva_audio_pb2 as ra
+
+from gateway.backends.riva_config import streaming_config
+from gateway.protocol import TranscriptionConfig
 
 
 async def direct_finals(
     target: str, audio_frames: Sequence[bytes], *, sample_rate: int = 16000
 ) -> list[tuple[str, int]]:
     """(transcript, end_ms) of each final the server gives for these frames."""
-    config = asr.StreamingRecognitionConfig(
-        config=asr.RecognitionConfig(
-            encoding=ra.AudioEncoding.LINEAR_PCM,
-            sample_rate_hertz=sample_rate,
-            language_code="en-US",
-            max_alternatives=1,
-            audio_channel_count=1,
-            enable_automatic_punctuation=True,
-        ),
-        interim_results=True,
-    )
+    # Exactly what the gateway sends for a default PCM16 session.
+    config = streaming_config(TranscriptionConfig(sample_rate_hz=sample_rate))
 
     async def requests() -> AsyncIterator[asr.StreamingRecognizeRequest]:
         yield asr.StreamingRecognizeRequest(streaming_config=config)
