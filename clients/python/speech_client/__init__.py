@@ -1,13 +1,7 @@
 """Client SDK and CLI for the speech gateway's WebSocket protocol (PROTOCOL.md v1)."""
 
 from speech_client.audio import Audio, AudioError, AudioFormat, read_audio
-from speech_client.client import (
-    ClientOptions,
-    Transcription,
-    TranscriptionResult,
-    transcribe,
-    transcribe_all,
-)
+from speech_client.client import ClientOptions, Transcription
 from speech_client.config import TranscriptionConfig
 from speech_client.errors import TranscriptionError
 from speech_client.events import (
@@ -19,6 +13,7 @@ from speech_client.events import (
     TranscriptionStarted,
     TranscriptionStopped,
 )
+from speech_client.simple import TranscriptionResult, transcribe, transcribe_all
 
 __all__ = [
     "Audio",

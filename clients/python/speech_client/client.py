@@ -18,7 +18,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Origin
 
 from speech_client import errors
-from speech_client.audio import DEFAULT_FRAME_MS, Audio, AudioFormat
+from speech_client.audio import AudioFormat
 from speech_client.config import TranscriptionConfig, config_for
 from speech_client.errors import RECONNECT_REQUESTED, TranscriptionError
 from speech_client.events import (
@@ -421,68 +421,3 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if not isinstance(exc, asyncio.CancelledError):
             return exc
     return group
-
-
-@dataclass(slots=True)
-class TranscriptionResult:
-    finals: list[Transcript] = field(default_factory=list)
-    stopped: TranscriptionStopped | None = None
-    reconnects: int = 0
-
-    @property
-    def text(self) -> str:
-        """The finals' best transcripts, joined by spaces."""
-        return " ".join(t.text for t in self.finals if t.text)
-
-
-def transcribe(
-    url: str,
-    audio: Audio,
-    *,
-    frame_ms: int = DEFAULT_FRAME_MS,
-    config: TranscriptionConfig | None = None,
-    session_id: str | None = None,
-    speed: float = 1.0,
-    options: ClientOptions | None = None,
-) -> Transcription:
-    """A session streaming `audio` in frames of `frame_ms`; use with `async with`."""
-    return Transcription(
-        url,
-        audio.frames(frame_ms),
-        audio.format,
-        config=config,
-        session_id=session_id,
-        speed=speed,
-        options=options,
-    )
-
-
-async def transcribe_all(
-    url: str,
-    audio: Audio,
-    *,
-    frame_ms: int = DEFAULT_FRAME_MS,
-    config: TranscriptionConfig | None = None,
-    session_id: str | None = None,
-    speed: float = 1.0,
-    options: ClientOptions | None = None,
-) -> TranscriptionResult:
-    """Stream `audio` and return its finals and summary; raises TranscriptionError."""
-    result = TranscriptionResult()
-    session = transcribe(
-        url,
-        audio,
-        frame_ms=frame_ms,
-        config=config,
-        session_id=session_id,
-        speed=speed,
-        options=options,
-    )
-    async with session:
-        async for event in session:
-            if isinstance(event, Transcript) and event.is_final:
-                result.finals.append(event)
-            elif isinstance(event, TranscriptionStopped):
-                result.stopped = event
-    result.reconnects = session.reconnects
-    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from speech_client.audio import Audio, AudioFormat
-from speech_client.client import ClientOptions, Transcription, transcribe, transcribe_all
+from speech_client.client import ClientOptions, Transcription
 from speech_client.errors import TranscriptionError
 from speech_client.events import (
     AudioCommitted,
@@ -15,6 +15,7 @@ from speech_client.events import (
     TranscriptionStarted,
     TranscriptionStopped,
 )
+from speech_client.simple import transcribe, transcribe_all
 
 from .standin_peer import BYTES_PER_FINAL, StandInPeer, counting_audio, running
 

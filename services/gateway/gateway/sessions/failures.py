@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import grpc
+import orjson
 from pydantic import ValidationError
 
 from gateway.errors import SessionError
 from gateway.protocol import CloseCode, ErrorCode
+
+log = logging.getLogger(__name__)
 
 _BACKEND_RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -80,3 +86,71 @@ def describe_validation_error(exc: ValidationError) -> str:
         else:
             parts.append(f"{loc}: {error['msg']}")
     return "; ".join(parts)
+
+
+def first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception that ended a session's task group (errors before disconnects)."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for leaf in leaves:
+        if isinstance(leaf, SessionError):
+            return leaf
+    return leaves[0]
+
+
+def store_unavailable(session_id: str, exc: Exception) -> SessionError:
+    log.warning("session store unavailable for %s: %s", session_id, exc)
+    return SessionError(
+        ErrorCode.INTERNAL_ERROR,
+        "the session store is unavailable; try again",
+        retryable=True,
+        close_code=CloseCode.TRY_AGAIN_LATER,
+        retry_after_s=1.0,
+    )
+
+
+def resume_refused(session_id: str, reason: str) -> SessionError:
+    if reason == "bad_token":
+        return SessionError(
+            ErrorCode.UNAUTHORIZED,
+            f"resume_token does not match session {session_id}",
+            close_code=CloseCode.POLICY,
+        )
+    if reason == "expired":
+        return SessionError(
+            ErrorCode.SESSION_EXPIRED,
+            f"session {session_id} was idle too long to resume: start a new one",
+            close_code=CloseCode.POLICY,
+        )
+    return SessionError(
+        ErrorCode.SESSION_NOT_FOUND,
+        f"no session {session_id} to resume",
+        close_code=CloseCode.POLICY,
+    )
+
+
+def session_exists(session_id: str) -> SessionError:
+    return SessionError(
+        ErrorCode.SESSION_EXISTS,
+        f"session {session_id} already exists: resume it, or start one with a new id",
+        close_code=CloseCode.POLICY,
+    )
+
+
+def opening_error_code(text: str, exc: ValidationError) -> ErrorCode:
+    """`invalid_config` when a start message is well formed but its config is not."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        raw = orjson.loads(text)
+        if isinstance(raw, dict) and raw.get("type") == "start_transcription":
+            locs = [e["loc"] for e in exc.errors()]
+            if locs and all(loc[:2] == ("start_transcription", "config") for loc in locs):
+                return ErrorCode.INVALID_CONFIG
+    return ErrorCode.INVALID_MESSAGE

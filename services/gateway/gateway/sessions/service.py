@@ -29,7 +29,15 @@ from gateway.protocol import (
     TranscriptionStopped,
     client_message_adapter,
 )
-from gateway.sessions.failures import describe_validation_error, session_taken_over
+from gateway.sessions.failures import (
+    describe_validation_error,
+    first_cause,
+    opening_error_code,
+    resume_refused,
+    session_exists,
+    session_taken_over,
+    store_unavailable,
+)
 from gateway.sessions.live import LiveSession
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.transport import ClientGone, Transport
@@ -74,7 +82,7 @@ class SessionService:
                 await session.run()
             outcome = "stopped"
         except BaseExceptionGroup as group:
-            outcome = await self._end_with(transport, _first_cause(group), session_id)
+            outcome = await self._end_with(transport, first_cause(group), session_id)
         except (SessionError, ClientGone) as exc:
             outcome = await self._end_with(transport, exc, session_id)
         except Exception as exc:
@@ -112,7 +120,7 @@ class SessionService:
                     try:
                         parsed = client_message_adapter.validate_json(message.get("text") or "")
                     except ValidationError as exc:
-                        code = _opening_error_code(message.get("text") or "", exc)
+                        code = opening_error_code(message.get("text") or "", exc)
                         await _send_error(transport, code, describe_validation_error(exc))
                         continue
                     if isinstance(parsed, StartTranscription | ResumeTranscription):
@@ -151,7 +159,7 @@ class SessionService:
         self, transport: Transport, session_id: str, config: TranscriptionConfig
     ) -> LiveSession:
         if session_id in self.registry.sessions:
-            raise _session_exists(session_id)
+            raise session_exists(session_id)
         token = secrets.token_urlsafe(32)
         try:
             created = await self.store.create(
@@ -162,9 +170,9 @@ class SessionService:
                 ttl_s=self._limits.session_ttl_s,
             )
         except StoreUnavailable as exc:
-            raise _store_unavailable(session_id, exc) from None
+            raise store_unavailable(session_id, exc) from None
         if not created:
-            raise _session_exists(session_id)
+            raise session_exists(session_id)
         session = self._live(transport, session_id, config, epoch=1, resume_token=token)
         self.registry.add(session)
         metrics.SESSIONS_STARTED.inc()
@@ -187,9 +195,9 @@ class SessionService:
             )
             finals = await self.store.finals_after(session_id, message.last_seq)
         except StoreUnavailable as exc:
-            raise _store_unavailable(session_id, exc) from None
+            raise store_unavailable(session_id, exc) from None
         except ResumeRefused as refused:
-            raise _resume_refused(session_id, refused.reason) from None
+            raise resume_refused(session_id, refused.reason) from None
         # The previous driver stops: here at once, on another pod when it hears of it.
         previous = self.registry.sessions.get(session_id)
         if previous is not None and previous.epoch < resumed.epoch:
@@ -352,74 +360,6 @@ class SessionService:
         with contextlib.suppress(StoreUnavailable, Fenced, RecordLost, SessionError):
             await session.persist()
             await session.save_state("detached")
-
-
-def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The exception that ended a session's task group (errors before disconnects)."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    for leaf in leaves:
-        if isinstance(leaf, SessionError):
-            return leaf
-    return leaves[0]
-
-
-def _store_unavailable(session_id: str, exc: Exception) -> SessionError:
-    log.warning("session store unavailable for %s: %s", session_id, exc)
-    return SessionError(
-        ErrorCode.INTERNAL_ERROR,
-        "the session store is unavailable; try again",
-        retryable=True,
-        close_code=CloseCode.TRY_AGAIN_LATER,
-        retry_after_s=1.0,
-    )
-
-
-def _resume_refused(session_id: str, reason: str) -> SessionError:
-    if reason == "bad_token":
-        return SessionError(
-            ErrorCode.UNAUTHORIZED,
-            f"resume_token does not match session {session_id}",
-            close_code=CloseCode.POLICY,
-        )
-    if reason == "expired":
-        return SessionError(
-            ErrorCode.SESSION_EXPIRED,
-            f"session {session_id} was idle too long to resume: start a new one",
-            close_code=CloseCode.POLICY,
-        )
-    return SessionError(
-        ErrorCode.SESSION_NOT_FOUND,
-        f"no session {session_id} to resume",
-        close_code=CloseCode.POLICY,
-    )
-
-
-def _session_exists(session_id: str) -> SessionError:
-    return SessionError(
-        ErrorCode.SESSION_EXISTS,
-        f"session {session_id} already exists: resume it, or start one with a new id",
-        close_code=CloseCode.POLICY,
-    )
-
-
-def _opening_error_code(text: str, exc: ValidationError) -> ErrorCode:
-    """`invalid_config` when a start message is well formed but its config is not."""
-    with contextlib.suppress(orjson.JSONDecodeError):
-        raw = orjson.loads(text)
-        if isinstance(raw, dict) and raw.get("type") == "start_transcription":
-            locs = [e["loc"] for e in exc.errors()]
-            if locs and all(loc[:2] == ("start_transcription", "config") for loc in locs):
-                return ErrorCode.INVALID_CONFIG
-    return ErrorCode.INVALID_MESSAGE
 
 
 async def _send_error(transport: Transport, code: ErrorCode, message: str) -> None:
