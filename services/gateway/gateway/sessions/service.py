@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -243,7 +242,16 @@ class SessionService:
         return session
 
     def _live(
-        self, transport: Transport, session_id: str, config: TranscriptionConfig, **state: Any
+        self,
+        transport: Transport,
+        session_id: str,
+        config: TranscriptionConfig,
+        *,
+        epoch: int,
+        resume_token: str,
+        seq: int = 0,
+        base_ms: int = 0,
+        resent_ms: int = 0,
     ) -> LiveSession:
         return LiveSession(
             session_id=session_id,
@@ -252,7 +260,11 @@ class SessionService:
             store=self.store,
             backend=self.backend,
             limits=self._limits,
-            **state,
+            epoch=epoch,
+            resume_token=resume_token,
+            seq=seq,
+            base_ms=base_ms,
+            resent_ms=resent_ms,
         )
 
     def on_takeover(self, session_id: str, epoch: int) -> None:
