@@ -9,7 +9,7 @@ import random
 import signal
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,22 @@ def owner_of(redis_url: str, session_id: str) -> str:
         f"speech:{{{session_id}}}:meta"
     )
     return str(meta.get("owner", ""))
+
+
+def on_first_final_signal_owner(
+    redis_url: str, session_id: str, pods: dict[str, Proc], act: Callable[[Proc], None]
+) -> tuple[list[str], Callable[[int], None]]:
+    """An `on_final` callback that, at the first final, applies `act` to the gateway
+    owning the session; the list names the pod it acted on."""
+    done: list[str] = []
+
+    def on_final(count: int) -> None:
+        if count == 1 and not done:
+            owner = owner_of(redis_url, session_id)
+            done.append(owner)
+            act(pods[owner])
+
+    return done, on_final
 
 
 def post(url: str, timeout: float = 60.0) -> dict[str, object]:
@@ -104,14 +120,9 @@ async def test_gateway_killed_mid_stream_resumes_on_the_other(
         audio = librivox_audio()
         reference = await direct_finals(target, frames(audio, 3200))
         session_id = f"kill-gateway-{time.time_ns()}"
-        killed: list[str] = []
-
-        def kill_owner(count: int) -> None:
-            if count == 1 and not killed:
-                owner = owner_of(redis_url, session_id)
-                killed.append(owner)
-                pods[owner].kill_group(signal.SIGKILL)
-
+        killed, kill_owner = on_first_final_signal_owner(
+            redis_url, session_id, pods, lambda pod: pod.kill_group(signal.SIGKILL)
+        )
         url = f"ws://127.0.0.1:{nginx.port}"
         finals, reconnects, _ = await run_sdk(url, audio, session_id, 3.0, kill_owner)
 
@@ -381,14 +392,9 @@ async def test_sigterm_drains_before_the_gateway_exits(
         audio = noise(6.0, 5)
         reference = await direct_finals(target, frames(audio, 3200))
         session_id = f"sigterm-{time.time_ns()}"
-        terminated: list[str] = []
-
-        def terminate_owner(count: int) -> None:
-            if count == 1 and not terminated:
-                owner = owner_of(redis_url, session_id)
-                terminated.append(owner)
-                pods[owner].kill(signal.SIGTERM)
-
+        terminated, terminate_owner = on_first_final_signal_owner(
+            redis_url, session_id, pods, lambda pod: pod.kill(signal.SIGTERM)
+        )
         url = f"ws://127.0.0.1:{nginx.port}"
         seen: list[str] = []
         finals, reconnects, _ = await run_sdk(url, audio, session_id, 1.0, terminate_owner, seen)
