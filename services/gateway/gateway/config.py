@@ -67,6 +67,16 @@ class LimitSettings(BaseModel):
     replay_max_s: float = Field(default=60.0, ge=0)
     # How long a drain waits for clients to move before closing their sockets.
     drain_timeout_s: float = Field(default=20.0, ge=0)
+    # A start_transcription for an id whose session has the same config and no final yet
+    # is the retry of a start whose reply was lost, for this long after the first.
+    start_retry_window_s: float = Field(default=3600.0, ge=0)
+    # Persisted finals each driver keeps, to restore what Redis may lose (AOF written once
+    # a second, a replica that lags its primary).
+    finals_kept: int = Field(default=16, ge=1)
+    # Finals kept for Redis while it is unreachable; past this the session ends loudly.
+    max_pending_finals: int = Field(default=1000, ge=1)
+    # A backend stream that takes audio and answers nothing this long is failed over.
+    backend_response_timeout_s: float = Field(default=30.0, gt=0)
 
     @property
     def replay_max_ms(self) -> int:
