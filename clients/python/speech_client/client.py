@@ -100,6 +100,7 @@ class Transcription:
         session_id: str | None = None,
         speed: float = 1.0,
         options: ClientOptions | None = None,
+        resume_token: str | None = None,
     ) -> None:
         if session_id is None and "/api/v1/transcribe/" not in url:
             session_id = uuid.uuid4().hex
@@ -110,7 +111,9 @@ class Transcription:
         self.options = options or ClientOptions()
         self.replay = ReplayBuffer()
         self.finals = FinalsTracker()
-        self.resume_token: str | None = None
+        # Given: the first connection resumes that session (`frames` then start at the
+        # offset the server resumes from) instead of starting one.
+        self.resume_token: str | None = resume_token
         self.reconnects = 0  # connections opened after the first
         self._frames = frames
         self._sync_frames = iter(frames) if isinstance(frames, Iterable) else None

@@ -38,6 +38,9 @@ class RivaSettings(BaseModel):
     api_key: SecretStr | None = None
     function_id: str | None = None
     connect_timeout_s: float = 5.0
+    # Keepalive pings on each channel: no oftener than a default-policy gRPC server
+    # accepts (5 minutes), see backends/riva.py.
+    keepalive_time_s: float = Field(default=300.0, ge=1.0)
 
 
 class LimitSettings(BaseModel):

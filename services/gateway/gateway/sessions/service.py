@@ -62,7 +62,7 @@ class SessionService:
     ) -> None:
         self._settings = settings
         self._limits = settings.limits
-        self._owner = settings.server.pod_name or f"pod-{secrets.token_hex(4)}"
+        self.owner = settings.server.pod_name or f"pod-{secrets.token_hex(4)}"
         self.store = store
         self.backend = backend
         self.registry = registry
@@ -165,7 +165,7 @@ class SessionService:
                 session_id,
                 config_json=config.model_dump_json(),
                 token=token,
-                owner=self._owner,
+                owner=self.owner,
                 ttl_s=self._limits.session_ttl_s,
                 retry_window_s=self._limits.start_retry_window_s,
             )
@@ -190,7 +190,7 @@ class SessionService:
             resumed = await self.store.resume(
                 session_id,
                 token=message.resume_token,
-                owner=self._owner,
+                owner=self.owner,
                 last_seq=message.last_seq,
                 resume_window_s=self._limits.session_timeout_s,
                 ttl_s=self._limits.session_ttl_s,
@@ -276,7 +276,7 @@ class SessionService:
             store=self.store,
             backend=self.backend,
             limits=self._limits,
-            owner=self._owner,
+            owner=self.owner,
             epoch=epoch,
             resume_token=resume_token,
             seq=seq,

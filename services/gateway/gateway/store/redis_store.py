@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.config import RedisSettings
@@ -39,6 +46,7 @@ _STORE_FAULTS = (
     "NOREPLICAS",
     "BUSY",
 )
+_FAULT_CLASSES = (ReadOnlyError, OutOfMemoryError, NoScriptError, ClusterDownError, TryAgainError)
 
 
 class ResumeRefused(Exception):
@@ -352,7 +360,12 @@ class SessionStore:
 def is_store_fault(exc: ResponseError) -> bool:
     """An error reply that says the store cannot serve now, not that the call was wrong.
     Inside a script Redis 7 keeps the original error's code at the start of the message."""
-    message = str(exc).lstrip("-")
-    if message.startswith("ERR "):  # older servers wrap a script's error
-        message = message.partition("): ")[2] or message[4:]
-    return message.upper().startswith(_STORE_FAULTS)
+    if isinstance(exc, _FAULT_CLASSES):  # redis-py drops the code from these messages
+        return True
+    message = str(exc).lstrip("-").upper()
+    if message.startswith(_STORE_FAULTS):
+        return True
+    # Older servers wrap an error raised inside a script: look for its code within.
+    return message.startswith("ERR ERROR RUNNING SCRIPT") and any(
+        f" {code} " in message or f"-{code} " in message for code in _STORE_FAULTS
+    )
