@@ -506,3 +506,23 @@ async def test_hung_backend_is_failed_over(
         assert "failing over" in gateway.log_tail(200)
     finally:
         hung.stop()
+
+
+async def test_compressed_sessions_are_refused_at_resume(
+    redis_url: str, gateway_factory: GatewayFactory, asr_server: Proc
+) -> None:
+    """flac and ogg_opus audio cannot be re-sent from an offset: a resume is refused with
+    a clear, final error (README, "Nothing lost": what is not covered)."""
+    gateway = gateway_factory(redis_url=redis_url, riva_targets=f"127.0.0.1:{asr_server.port}")
+    url = f"ws://127.0.0.1:{gateway.port}"
+    session_id = f"flac-{time.time_ns()}"
+    async with await open_ws(url, session_id) as ws:
+        started = await start_session(ws, {"encoding": "flac"})
+        assert started["event"] == "transcription_started", started
+    resume = {"type": "resume_transcription", "resume_token": started["resume_token"]}
+    async with await open_ws(url, session_id) as ws:
+        await ws.send(json.dumps(resume))
+        run = await collect(ws, 10)
+    assert [(e["code"], e["retryable"]) for e in run.of("error")] == [("invalid_config", False)]
+    assert "cannot be resumed" in run.of("error")[0]["message"]
+    assert run.close_code == 1008

@@ -92,6 +92,13 @@ class TranscriptionConfig(_Strict):
         sample_bytes = RAW_SAMPLE_BYTES.get(self.encoding, 0)
         return sample_bytes * self.channels * self.sample_rate_hz / 1000
 
+    @property
+    def rate_bound_bytes_per_ms(self) -> float:
+        """Bytes per ms for the real-time rate bound. Compressed audio is bounded as if it
+        were 16-bit PCM at its rate: FLAC is never larger, Opus far smaller (the bound is
+        loose for Opus; its duration is known only once decoded)."""
+        return self.bytes_per_ms or 2 * self.channels * self.sample_rate_hz / 1000
+
     def byte_offset(self, ms: int) -> int:
         """The byte offset of the sample nearest to `ms` (0 for compressed encodings)."""
         frame = RAW_SAMPLE_BYTES.get(self.encoding, 0) * self.channels

@@ -159,6 +159,13 @@ def store_unavailable(session_id: str, exc: Exception) -> SessionError:
 
 
 def resume_refused(session_id: str, reason: str, seq: int = 0) -> SessionError:
+    if reason == "not_resumable":
+        return SessionError(
+            ErrorCode.INVALID_CONFIG,
+            "a flac or ogg_opus session cannot be resumed (compressed audio cannot be "
+            "re-sent from an offset): start a new session",
+            close_code=CloseCode.POLICY,
+        )
     if reason == "bad_last_seq":
         return SessionError(
             ErrorCode.INVALID_MESSAGE,

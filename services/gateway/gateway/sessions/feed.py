@@ -239,7 +239,14 @@ class BackendFeed:
         """The audio after the last final, for the next stream: the unfinished utterance
         is recognised again, and the client sees a delay, not an error or a duplicate."""
         restart = self._config.byte_offset(self.final_end_ms)
-        if not self._bytes_per_ms or not self.replay.covers(restart):
+        if not self._bytes_per_ms:
+            raise SessionError(
+                ErrorCode.BACKEND_ERROR,
+                "the speech backend stream ended, and flac or ogg_opus audio cannot be "
+                "replayed into a new one: start a new session",
+                close_code=CloseCode.INTERNAL,
+            )
+        if not self.replay.covers(restart):
             if cause is not None:
                 raise backend_error(cause)
             raise SessionError(

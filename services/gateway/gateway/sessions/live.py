@@ -89,6 +89,7 @@ class LiveSession:
         self._limits = limits
         self.epoch = epoch
         self._bytes_per_ms = config.bytes_per_ms
+        self._rate_bytes_per_ms = config.rate_bound_bytes_per_ms
         self.feed = BackendFeed(
             session_id=session_id,
             config=config,
@@ -129,12 +130,11 @@ class LiveSession:
 
     def tick(self, now: float) -> None:
         limits = self._limits
-        if self._bytes_per_ms:
-            # Allowance for the next tick too, so the bound never bites early.
-            allowed_ms = self._burst_ms + limits.max_realtime_factor * (
-                (now - self.started_at) * 1000 + 1000
-            )
-            self.rx_allowed = allowed_ms * self._bytes_per_ms
+        # Allowance for the next tick too, so the bound never bites early.
+        allowed_ms = self._burst_ms + limits.max_realtime_factor * (
+            (now - self.started_at) * 1000 + 1000
+        )
+        self.rx_allowed = allowed_ms * self._rate_bytes_per_ms
         if self._idle.expired(now, self.rx_messages):
             self.abort(session_expired(limits.idle_timeout_s))
         self.feed.check(now, self.rx_bytes)

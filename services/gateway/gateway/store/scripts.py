@@ -158,7 +158,8 @@ return last
 """
 )
 
-# Take a session over for a resume: check the token, `last_seq` and the resume window,
+# Take a session over for a resume: check the token, `last_seq`, that its audio can be
+# re-sent from an offset (not compressed: flac and ogg_opus cannot), the resume window,
 # then bump the epoch (every write of the previous driver is refused from now on) and
 # publish the takeover in the same step, so that no failure after the bump can leave the
 # previous driver unaware. ARGV: token_hash, owner, resume_window_ms, ttl, last_seq,
@@ -171,6 +172,10 @@ local m = redis.call('HMGET', KEYS[1], 'token_hash', 'state', 'epoch', 'seq',
 if not m[1] then return {{'not_found'}} end
 if m[1] ~= ARGV[1] then return {{'bad_token'}} end
 if tonumber(ARGV[5]) > tonumber(m[4]) then return {{'bad_last_seq', m[4]}} end
+if m[2] ~= '{_STOPPED}' then
+  local encoding = cjson.decode(m[7])['encoding']
+  if encoding == 'flac' or encoding == 'ogg_opus' then return {{'not_resumable', 0}} end
+end
 local now = now_ms()
 if m[2] ~= '{_STOPPED}' and tonumber(now) - tonumber(m[8]) > tonumber(ARGV[3]) then
   return {{'expired'}}
