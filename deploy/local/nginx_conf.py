@@ -1,4 +1,4 @@
-"""Renders nginx/nginx.conf.template into a run dir, and the command line that runs it.
+"""Renders the fleet's NGINX template into a run dir, and the command line that runs it.
 
 Used by the local fleet (deploy.local.fleet) and by the tests' NGINX fixture, so both run
 the one NGINX configuration of the repository.
@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "nginx" / "nginx.conf.template"
+# The one copy, inside the Helm chart (Helm reads only files in the chart's folder); the
+# chart renders the same file for its NGINX front.
+TEMPLATE = REPO / "helm" / "speech-fleet" / "files" / "nginx" / "nginx.conf.template"
 
 # Options of every upstream server: after one failed attempt (refused, timed out, or a 503
 # from a draining gateway) a gateway is skipped for 2 s, then tried again.
@@ -64,6 +66,7 @@ def render_nginx_conf(
     servers = "\n".join(f"        server {upstream} {SERVER_OPTIONS};" for upstream in upstreams)
     text = _NginxTemplate(TEMPLATE.read_text()).substitute(
         user_directive=_user_directive(),
+        resolver_directive="# No resolver: the upstreams are addresses.",
         pid_path=run_dir / "nginx.pid",
         error_log=error_log,
         temp_dir=temp_dir,

@@ -88,7 +88,7 @@ def test_template_placeholders_are_all_filled() -> None:
     placeholders = set(re.findall(r"@\{(\w+)\}", TEMPLATE.read_text()))
     assert placeholders == {
         "user_directive", "pid_path", "error_log", "temp_dir",
-        "access_log", "upstream_servers", "listen",
+        "access_log", "upstream_servers", "listen", "resolver_directive",
     }  # fmt: skip
 
 
