@@ -9,6 +9,7 @@ from typing import Any
 
 import helm_python as helm
 import pytest
+import yaml
 
 from tests.chart.render import CHART, SCENARIOS, scenario_values, validate_values
 
@@ -83,3 +84,21 @@ def test_schema_refuses_each_kind_of_mistake(mistake: str) -> None:
     values, where = MISTAKES[mistake]
     with pytest.raises(helm.HelmValuesError, match=re.escape(where)):
         validate_values(values)
+
+
+def _leaf_paths(node: Any, prefix: str = "") -> list[str]:
+    if isinstance(node, dict) and node:
+        return [p for k, v in node.items() for p in _leaf_paths(v, f"{prefix}{k}.")]
+    return [prefix.rstrip(".")]
+
+
+def test_readme_values_table_covers_every_value() -> None:
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    readme = (CHART / "README.md").read_text()
+    rows = re.findall(r"^\| `([\w./-]+)` \|", readme, re.M)
+    assert rows
+    leaves = _leaf_paths(defaults)
+    for row in rows:
+        assert any(leaf == row or leaf.startswith(row + ".") for leaf in leaves), row
+    for leaf in leaves:
+        assert any(leaf == row or leaf.startswith(row + ".") for row in rows), leaf
