@@ -290,3 +290,23 @@ def test_notes_name_the_url_and_the_test() -> None:
     notes = manifests["speech-fleet/templates/NOTES.txt"]
     assert "ws://rel-speech-fleet-front.speech.svc:80/api/v1/transcribe/<session_id>" in notes
     assert "helm test rel -n speech" in notes
+
+
+@pytest.mark.parametrize(("scenario", "component"), [
+    ("default-values.yaml", "asr-cpu"), ("gpu-nim-values.yaml", "riva-nim"),
+])  # fmt: skip
+def test_gateways_get_one_riva_target_per_pod(
+    renders: dict[str, list[Rendered]], scenario: str, component: str
+) -> None:
+    # One gRPC channel per target: each pod must be its own target for per-pod balancing.
+    objects = renders[scenario]
+    (statefulset,) = find(objects, "StatefulSet", f"-{component}")
+    (service,) = find(objects, "Service", f"-{component}")
+    assert service.obj["spec"]["clusterIP"] == "None"
+    assert statefulset.obj["spec"]["serviceName"] == service.name
+    (config,) = find(objects, "ConfigMap", "-gateway")
+    replicas = statefulset.obj["spec"]["replicas"]
+    assert config.obj["data"]["RIVA__TARGETS"].split(",") == [
+        f"{statefulset.name}-{i}.{service.name}.speech.svc.cluster.local:50051"
+        for i in range(replicas)
+    ]

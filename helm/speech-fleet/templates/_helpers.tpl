@@ -100,13 +100,21 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 
-{{/* RIVA__TARGETS: the external list, or the bundled Riva's headless Service (the
-     gateway resolves every pod address and balances over them). */}}
+{{/* RIVA__TARGETS: the external list, or one target per pod of the bundled Riva (a
+     StatefulSet: each pod has a stable DNS name under the headless Service), so the
+     gateway's balancer counts streams per pod. One name for the whole Service would be one
+     gRPC channel, which puts every stream on the first address it resolves. */}}
 {{- define "speech-fleet.rivaTargets" -}}
 {{- if eq .Values.riva.mode "external" -}}
 {{- join "," .Values.riva.external.targets -}}
 {{- else -}}
-{{- printf "%s.%s.svc.%s:50051" (include "speech-fleet.rivaService" .) .Release.Namespace .Values.clusterDomain -}}
+{{- $service := include "speech-fleet.rivaService" . -}}
+{{- $replicas := ternary .Values.riva.nim.replicas .Values.riva.cpu.replicas (eq .Values.riva.mode "nim") -}}
+{{- $targets := list -}}
+{{- range $i := until (int $replicas) -}}
+{{- $targets = append $targets (printf "%s-%d.%s.%s.svc.%s:50051" $service $i $service $.Release.Namespace $.Values.clusterDomain) -}}
+{{- end -}}
+{{- join "," $targets -}}
 {{- end -}}
 {{- end -}}
 
