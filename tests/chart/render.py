@@ -39,12 +39,12 @@ def scenario_values(path: Path) -> dict[str, Any]:
 
 
 def render(
-    values: dict[str, Any] | None = None, chart: Path = CHART
+    values: dict[str, Any] | None = None, chart: Path = CHART, release: str = RELEASE
 ) -> tuple[list[Rendered], dict[str, str]]:
     """Every object the chart renders with `values`, and the raw text per template (for
     NOTES.txt and the test hook)."""
     with helm.Chart.load(str(chart)) as loaded:
-        manifests = loaded.render(values or {}, name=RELEASE, namespace=NAMESPACE)
+        manifests = loaded.render(values or {}, name=release, namespace=NAMESPACE)
     objects = []
     for template, text in sorted(manifests.items()):
         if template.endswith("NOTES.txt"):

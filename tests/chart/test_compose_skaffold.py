@@ -153,6 +153,8 @@ def test_skaffold_values_render_with_the_chart(skaffold: dict[str, Any], profile
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = "example" if "{{" in str(value) else value
-    objects, _ = render(values)
-    kinds = {o.kind for o in objects}
-    assert "Deployment" in kinds
+    objects, _ = render(values, release=release["name"])
+    services = {o.name for o in objects if o.kind == "Service"}
+    # `skaffold dev` forwards the front's Service: it must be the one the chart names.
+    for forward in skaffold["portForward"]:
+        assert forward["resourceName"] in services
