@@ -13,11 +13,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 # PocketSphinx, numpy, soxr and grpcio come as manylinux wheels (the PocketSphinx wheel
-# carries its English model): nothing is compiled, so no compiler is installed.
+# carries its English model); --only-binary makes a dependency without a wheel fail the
+# build instead of compiling, so no compiler is installed.
 COPY constraints.txt ./
 COPY services/asr-cpu/ services/asr-cpu/
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt ./services/asr-cpu \
+    && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -c constraints.txt ./services/asr-cpu \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
 # --- runtime: no compilers, no pip cache, a non-root numeric user, read-only friendly

@@ -13,13 +13,14 @@ FROM python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9bd8878caff5
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# Every dependency has a manylinux wheel: nothing is compiled, so no compiler is installed
-# even here. The same constraints file as `make install`.
+# Every dependency has a manylinux wheel (--only-binary: a dependency without one fails the
+# build instead of compiling), so no compiler is installed even here. The same constraints
+# file as `make install`.
 COPY constraints.txt ./
 COPY services/gateway/ services/gateway/
 COPY clients/python/ clients/python/
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -c constraints.txt \
         ./services/gateway ./clients/python \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 

@@ -98,6 +98,8 @@ def test_dependencies_install_with_the_repository_constraints(dockerfile: Path) 
     for install in installs:
         assert "-c constraints.txt" in install
         assert "--no-cache-dir" in install
+        # Wheels only: a dependency that would need a compiler fails the build instead.
+        assert "--only-binary=:all:" in install
 
 
 def test_gateway_entry_point_is_gunicorn_with_the_repository_config() -> None:
