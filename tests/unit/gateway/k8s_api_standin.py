@@ -100,6 +100,22 @@ class K8sApiStandIn:
             for watcher in self._watchers:
                 watcher.put(None)
 
+    def expire_watches(self) -> None:
+        """Send every open watch a 410 Gone ERROR event, as an API server does when the
+        watched resourceVersion is too old."""
+        gone = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {"labels": {}},
+            "status": "Failure",
+            "message": "too old resource version",
+            "reason": "Expired",
+            "code": 410,
+        }
+        with self._lock:
+            for watcher in self._watchers:
+                watcher.put({"type": "ERROR", "object": gone})
+
     def publish(self, kind: str, obj: dict[str, Any]) -> None:
         """Apply an ADDED, MODIFIED or DELETED event and send it to every open watch."""
         with self._lock:
@@ -157,7 +173,8 @@ class K8sApiStandIn:
                     break
                 if event is None:
                     break
-                if event["object"]["metadata"]["labels"].get(key) != value:
+                labels = event["object"]["metadata"]["labels"]
+                if event["type"] != "ERROR" and labels.get(key) != value:
                     continue
                 line = json.dumps(event).encode() + b"\n"
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))

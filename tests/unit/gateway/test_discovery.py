@@ -18,12 +18,13 @@ from kubernetes import client as k8s
 from gateway.backends.discovery import (
     NO_READY_ENDPOINT,
     Discovery,
+    EndpointSliceWatcher,
     ready_targets,
     start_discovery,
 )
 from gateway.backends.riva import RivaBackend
 from gateway.config import RivaSettings
-from tests.support.processes import free_port
+from tests.support.processes import free_port, poll_until
 from tests.unit.gateway.k8s_api_standin import K8sApiStandIn, endpoint_slice
 
 SERVICE = "rel-speech-fleet-riva-nim"
@@ -161,6 +162,27 @@ async def test_an_ended_watch_lists_again_and_catches_up(fleet: Fleet) -> None:
     assert api.lists == 2
     api.publish("ADDED", endpoint_slice("riva-2", SERVICE, [(C, True, False)], port=PORT))
     await until(lambda: targets_of(backend) == [target(A), target(C)], "C through the new watch")
+
+
+def test_watch_expired_with_410_lists_again() -> None:
+    with K8sApiStandIn() as api:
+        api.publish("ADDED", endpoint_slice("riva-1", SERVICE, [(A, True, False)], port=PORT))
+        seen: list[list[str]] = []
+        client = k8s.ApiClient(k8s.Configuration(host=api.url))
+        watcher = EndpointSliceWatcher(
+            k8s.DiscoveryV1Api(client), "speech", SERVICE, "grpc", seen.append, retry_s=0.05
+        )
+        watcher.start()
+        try:
+            poll_until(lambda: api.watches == 1, 5, "the first watch")
+            api.expire_watches()
+            poll_until(lambda: api.lists == 2, 5, "a new listing after 410 Gone")
+            poll_until(lambda: api.watches == 2, 5, "a new watch")
+            api.publish("ADDED", endpoint_slice("riva-2", SERVICE, [(B, True, False)], port=PORT))
+            poll_until(lambda: seen[-1] == [target(A), target(B)], 5, "B after the relist")
+        finally:
+            watcher.stop()
+            client.close()
 
 
 def test_ready_targets_reads_conditions_ports_and_families() -> None:

@@ -33,7 +33,6 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
-from kubernetes.client.exceptions import ApiException
 
 from gateway.backends.balancer import Endpoint
 from gateway.backends.riva import RivaBackend, RivaClient
@@ -110,7 +109,7 @@ class EndpointSliceWatcher:
         while not self._stopping.is_set():
             try:
                 self._list_then_watch()
-            except Exception as exc:  # the API server away, 410 Gone, a bad reply
+            except Exception as exc:  # the API server away, 410 Gone (ApiException), a bad reply
                 if self._stopping.is_set():
                     return
                 log.warning("riva discovery: %s; listing again in %.0f s", exc, self._retry_s)
@@ -134,9 +133,8 @@ class EndpointSliceWatcher:
         ):
             if self._stopping.is_set():
                 return
+            # ERROR events (410 Gone and the like) are raised by the client itself.
             kind, endpoint_slice = event["type"], event["object"]
-            if kind == "ERROR":
-                raise ApiException(reason=str(event.get("raw_object")))
             if kind == "DELETED":
                 slices.pop(_name(endpoint_slice), None)
             elif kind in ("ADDED", "MODIFIED"):
