@@ -310,3 +310,68 @@ def test_gateways_get_one_riva_target_per_pod(
         f"{statefulset.name}-{i}.{service.name}.speech.svc.cluster.local:50051"
         for i in range(replicas)
     ]
+
+
+def test_riva_nim_runs_on_gpu_nodes_with_a_long_first_start(
+    renders: dict[str, list[Rendered]],
+) -> None:
+    (nim,) = find(renders["gpu-nim-values.yaml"], "StatefulSet", "-riva-nim")
+    spec = nim.obj["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
+    assert spec["imagePullSecrets"] == [{"name": "ngc-pull"}]
+    key = next(e for e in container["env"] if e["name"] == "NGC_API_KEY")
+    assert key["valueFrom"]["secretKeyRef"]["name"] == "ngc-api-key"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"grpc": 50051, "http": 9000}
+    startup = container["startupProbe"]
+    assert startup["httpGet"]["path"] == "/v1/health/ready"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 45 * 60
+    claims = nim.obj["spec"]["volumeClaimTemplates"]
+    assert claims[0]["metadata"]["name"] == "cache"
+    assert {"name": "cache", "mountPath": "/opt/nim/.cache"} in container["volumeMounts"]
+
+
+def test_external_riva_gets_tls_a_ca_and_the_api_key_from_the_secret(
+    renders: dict[str, list[Rendered]],
+) -> None:
+    objects = renders["external-riva-tls-values.yaml"]
+    (config,) = find(objects, "ConfigMap", "-gateway")
+    data = config.obj["data"]
+    assert data["RIVA__TARGETS"] == "grpc.nvcf.nvidia.com:443"
+    assert data["RIVA__USE_TLS"] == "true"
+    assert data["RIVA__SSL_ROOT_CERT"] == "/etc/speech-fleet/riva-ca/ca.crt"
+    assert data["RIVA__FUNCTION_ID"] == "1598d209-5e27-4d3c-8079-4751568b1081"
+    assert "RIVA__API_KEY" not in data, "the key is a secret, not configuration"
+    (secret,) = find(objects, "Secret", "-gateway")
+    assert secret.obj["stringData"]["riva-api-key"].startswith("nvapi-")
+    (gateway,) = find(objects, "Deployment", "-gateway")
+    spec = gateway.obj["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in spec["containers"][0]["env"]}
+    assert env["RIVA__API_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "riva-api-key"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["riva-ca"]["secret"]["secretName"] == "riva-ca"
+    assert find(objects, "StatefulSet", "-riva-nim") == []
+    assert find(objects, "StatefulSet", "-asr-cpu") == []
+
+
+def test_bundled_redis_keeps_an_append_only_file_on_a_volume(
+    renders: dict[str, list[Rendered]],
+) -> None:
+    objects = renders["default-values.yaml"]
+    (config,) = find(objects, "ConfigMap", "-redis")
+    conf = config.obj["data"]["redis.conf"].splitlines()
+    for line in (
+        "appendonly yes",
+        "appendfsync everysec",
+        "dir /data",
+        "maxmemory-policy noeviction",
+    ):
+        assert line in conf
+    (redis,) = find(objects, "StatefulSet", "-redis")
+    assert redis.obj["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert find(renders["gpu-nim-values.yaml"], "StatefulSet", "-redis") == []
