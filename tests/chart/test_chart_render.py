@@ -375,3 +375,27 @@ def test_bundled_redis_keeps_an_append_only_file_on_a_volume(
     (redis,) = find(objects, "StatefulSet", "-redis")
     assert redis.obj["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     assert find(renders["gpu-nim-values.yaml"], "StatefulSet", "-redis") == []
+
+
+def test_keda_scales_on_the_sessions_metric_named_in_values(
+    renders: dict[str, list[Rendered]],
+) -> None:
+    (scaled,) = find(renders["keda-values.yaml"], "ScaledObject")
+    spec = scaled.obj["spec"]
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metricType"] == "AverageValue"
+    assert trigger["metadata"]["threshold"] == "600"
+    assert trigger["metadata"]["query"].startswith("sum(gateway_sessions_active{")
+    window = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+    assert 0 < window["stabilizationWindowSeconds"] < 3600
+    # The observability work may rename the metric: a value, not a constant.
+    renamed, _ = render({"autoscaling": {"mode": "keda", "keda": {"sessionsMetric": "x_active"}}})
+    (scaled,) = find(renamed, "ScaledObject")
+    assert scaled.obj["spec"]["triggers"][0]["metadata"]["query"].startswith("sum(x_active{")
+    custom, _ = render({"autoscaling": {"mode": "keda", "keda": {"query": "sum(y)"}}})
+    (scaled,) = find(custom, "ScaledObject")
+    assert scaled.obj["spec"]["triggers"][0]["metadata"]["query"] == "sum(y)"
+    # With an autoscaler, the Deployment leaves the replica count to it.
+    (gateway,) = find(renders["keda-values.yaml"], "Deployment", "-gateway")
+    assert "replicas" not in gateway.obj["spec"]
