@@ -71,6 +71,16 @@ MISTAKES = {
     ),
     "HTTPRoute without a Gateway": ({"httpRoute": {"enabled": True}}, "parentRefs"),
     "no front and no route": ({"front": {"enabled": False}}, "/httpRoute"),
+    "discovery of an external Riva without its Service": (
+        {
+            "riva": {
+                "mode": "external",
+                "external": {"targets": ["riva:50051"]},
+                "discovery": {"enabled": True},
+            }
+        },
+        "/riva/discovery/service",
+    ),
     "privileged gateway port": ({"gateway": {"port": 80}}, "/gateway/port"),
     "environment name that is not one": (
         {"gateway": {"config": {"extraEnv": {"limits.idle": "3"}}}},
