@@ -28,6 +28,17 @@ class RedisSettings(BaseModel):
     key_prefix: str = "speech"
 
 
+class RivaDiscoverySettings(BaseModel):
+    # In Kubernetes: watch the EndpointSlices of this Service and balance over its ready
+    # pods (backends/discovery.py) instead of `targets`, which then serve only until the
+    # first listing. Empty: the static `targets`.
+    service: str = ""
+    # The Service's namespace; empty: the pod's own.
+    namespace: str = ""
+    # The Service port Riva's gRPC API is on.
+    port_name: str = "grpc"
+
+
 class RivaSettings(BaseModel):
     # One or more `host:port` targets; each new stream goes to the one with the fewest
     # active streams (DESIGN.md, "Riva balancing").
@@ -41,6 +52,7 @@ class RivaSettings(BaseModel):
     # Keepalive pings on each channel: no oftener than a default-policy gRPC server
     # accepts (5 minutes), see backends/riva.py.
     keepalive_time_s: float = Field(default=300.0, ge=1.0)
+    discovery: RivaDiscoverySettings = RivaDiscoverySettings()
 
 
 class LimitSettings(BaseModel):

@@ -13,6 +13,7 @@ from prometheus_client import make_asgi_app
 
 from gateway.api.router import api_router
 from gateway.api.routes import admin
+from gateway.backends.discovery import start_discovery
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.sessions.registry import SessionRegistry
@@ -27,6 +28,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = SessionStore.from_settings(settings.redis)
         backend = RivaBackend(settings.riva)
+        # Riva endpoints from the Service's EndpointSlices, when configured.
+        discovery = start_discovery(settings.riva, backend)
         registry = SessionRegistry(settings.limits)
         service = SessionService(settings, store, backend, registry)
         app.state.service = service
@@ -45,6 +48,8 @@ def create_app(settings: Settings) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if discovery is not None:
+                await discovery.close()
             await backend.close()
             await store.close()
 
