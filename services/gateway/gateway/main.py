@@ -13,7 +13,6 @@ from prometheus_client import make_asgi_app
 
 from gateway.api.router import api_router
 from gateway.api.routes import admin
-from gateway.backends.discovery import start_discovery
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.sessions.registry import SessionRegistry
@@ -28,8 +27,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = SessionStore.from_settings(settings.redis)
         backend = RivaBackend(settings.riva)
-        # Riva endpoints from the Service's EndpointSlices, when configured.
-        discovery = start_discovery(settings.riva, backend)
+        # Riva endpoints from the Service's EndpointSlices, when configured (imported only
+        # then: the kubernetes client is large, and most processes never need it).
+        discovery = None
+        if settings.riva.discovery.service:
+            from gateway.backends.discovery import start_discovery
+
+            discovery = start_discovery(settings.riva, backend)
         registry = SessionRegistry(settings.limits)
         service = SessionService(settings, store, backend, registry)
         app.state.service = service
