@@ -74,6 +74,9 @@ class ClientOptions:
     max_reconnect_attempts: int = 6  # consecutive failed attempts before giving up
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 10.0
+    # Uncommitted audio kept for a resume (about 17 minutes of 16 kHz mono PCM16); past
+    # it the oldest is dropped, and a resume that would need it fails (replay_unavailable).
+    max_replay_bytes: int = 32 * 2**20
 
 
 class Transcription:
@@ -109,7 +112,7 @@ class Transcription:
         self.config = config_for(audio_format, config)
         self.speed = speed
         self.options = options or ClientOptions()
-        self.replay = ReplayBuffer()
+        self.replay = ReplayBuffer(self.options.max_replay_bytes)
         self.finals = FinalsTracker()
         # Given: the first connection resumes that session (`frames` then start at the
         # offset the server resumes from) instead of starting one.

@@ -59,6 +59,9 @@ class LimitSettings(BaseModel):
     max_concurrent_sessions: int = Field(default=500, ge=1)
     # Largest binary frame accepted; larger gets `frame_too_large` and close 1009.
     max_frame_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Largest text (JSON) message accepted, a start_transcription with its config included;
+    # larger gets `frame_too_large` and close 1009.
+    max_text_bytes: int = Field(default=8 * 1024, ge=512)
     # Audio may arrive faster than real time by this factor, after a burst of this many
     # seconds (a resume re-sends the client's replay buffer at once).
     max_realtime_factor: float = Field(default=4.0, gt=0)
@@ -78,8 +81,20 @@ class LimitSettings(BaseModel):
     # its socket before the last finals to fetch them by resuming (docs/capacity.md:
     # at scale, the records of ended sessions size Redis).
     stopped_ttl_s: int = Field(default=600, ge=10)
-    # Audio after the last final kept per session to replay into a new backend stream.
+    # Audio after the last final kept per session to replay into a new backend stream:
+    # this many seconds, and never more than replay_max_bytes (48 kHz stereo is 12 times
+    # the bytes of 16 kHz mono).
     replay_max_s: float = Field(default=60.0, ge=0)
+    replay_max_bytes: int = Field(default=2 * 2**20, ge=0)
+    # Audio held for the next backend stream (between streams, during a failover); when
+    # full the socket is not read further.
+    held_max_bytes: int = Field(default=2**20, ge=64 * 1024)
+    # A client that has not taken what the gateway sends for this long is a slow
+    # consumer: `slow_consumer` (retryable) and close 1013.
+    slow_consumer_timeout_s: float = Field(default=10.0, gt=0)
+    # Bound on each send of a session's last words (its error, transcription_stopped,
+    # a drain's reconnect), so that one stalled client never blocks an end or a drain.
+    send_timeout_s: float = Field(default=2.0, gt=0)
     # How long a drain waits for clients to move before closing their sockets.
     drain_timeout_s: float = Field(default=20.0, ge=0)
     # A start_transcription for an id whose session has the same config and no final yet

@@ -51,7 +51,9 @@ class _Strict(BaseModel):
 
 
 class BoostedPhrases(_Strict):
-    phrases: list[str] = Field(min_length=1)
+    phrases: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=1000
+    )
     boost: float = 1.0
 
 

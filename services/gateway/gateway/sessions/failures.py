@@ -72,6 +72,24 @@ def session_taken_over() -> SessionError:
     )
 
 
+def slow_consumer(timeout_s: float) -> SessionError:
+    return SessionError(
+        ErrorCode.SLOW_CONSUMER,
+        f"the client did not read what the server sent for {timeout_s:g} s",
+        retryable=True,
+        close_code=CloseCode.TRY_AGAIN_LATER,
+        retry_after_s=1.0,
+    )
+
+
+def text_too_large(size: int, limit: int) -> SessionError:
+    return SessionError(
+        ErrorCode.FRAME_TOO_LARGE,
+        f"text message of {size} bytes is over the limit of {limit}",
+        close_code=CloseCode.TOO_LARGE,
+    )
+
+
 def session_expired(idle_timeout_s: float) -> SessionError:
     return SessionError(
         ErrorCode.SESSION_EXPIRED,
@@ -112,6 +130,9 @@ _MESSAGE_TYPES = {
 }
 
 
+_MAX_ECHOED = 64
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """A short message naming each offending field (and any unknown one)."""
     parts = []
@@ -119,13 +140,14 @@ def describe_validation_error(exc: ValidationError) -> str:
         path = [str(p) for p in error["loc"]]
         if path and path[0] in _MESSAGE_TYPES:  # the union's tag, not a field
             path = path[1:]
-        loc = ".".join(path) or "message"
+        # Field names come from the client: never echo more than a short prefix.
+        loc = (".".join(path) or "message")[:_MAX_ECHOED]
         if error["type"] == "extra_forbidden":
             parts.append(f"unknown field '{loc}'")
         elif error["type"] == "json_invalid":
             parts.append("not valid JSON")
         else:
-            parts.append(f"{loc}: {error['msg']}")
+            parts.append(f"{loc}: {error['msg'][:200]}")
     return "; ".join(parts)
 
 

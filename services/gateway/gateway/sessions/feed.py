@@ -68,7 +68,9 @@ class BackendFeed:
         on_result: ResultHandler,
         base_ms: int,
         held_limit: int,
+        held_max_bytes: int,
         replay_limit_ms: int,
+        replay_max_bytes: int,
         response_timeout_s: float,
         release_quiet_s: float,
     ) -> None:
@@ -81,9 +83,14 @@ class BackendFeed:
         self.call: StreamCall | None = None
         self.held: deque[bytes | Marker] = deque()
         self._held_limit = held_limit
+        self._held_max_bytes = held_max_bytes
+        self._held_bytes = 0
         self._room = asyncio.Event()
         self._room.set()
-        self.replay = ReplayBuffer(config.byte_offset(base_ms), config.byte_offset(replay_limit_ms))
+        self.replay = ReplayBuffer(
+            config.byte_offset(base_ms),
+            min(config.byte_offset(replay_limit_ms), replay_max_bytes),
+        )
         # Raw audio can be replayed; compressed audio has no byte offsets to cut at.
         self.keep = self.replay.append if self._bytes_per_ms else _discard
         self.stream_bytes = 0  # written into the current stream
@@ -101,9 +108,12 @@ class BackendFeed:
     # ---- what the session calls ----------------------------------------------------------
 
     async def hold(self, item: bytes | Marker) -> None:
-        """Keep a frame or marker for the next stream; wait while too many are held."""
+        """Keep a frame or marker for the next stream; wait while too many (frames or bytes)
+        are held."""
         self.held.append(item)
-        if len(self.held) >= self._held_limit:
+        if type(item) is bytes:
+            self._held_bytes += len(item)
+        if len(self.held) >= self._held_limit or self._held_bytes >= self._held_max_bytes:
             self._room.clear()
             await self._room.wait()
 
@@ -219,7 +229,13 @@ class BackendFeed:
             held = self.held
             while held:
                 item = held.popleft()
-                if not self._room.is_set() and len(held) < self._held_limit:
+                if type(item) is bytes:
+                    self._held_bytes -= len(item)
+                if (
+                    not self._room.is_set()
+                    and len(held) < self._held_limit
+                    and self._held_bytes < self._held_max_bytes
+                ):
                     self._room.set()
                 if type(item) is not bytes:
                     assert isinstance(item, Marker)

@@ -44,6 +44,8 @@ from gateway.sessions.failures import (
     log_lost,
     session_expired,
     session_taken_over,
+    slow_consumer,
+    text_too_large,
 )
 from gateway.sessions.feed import FINALIZE, STOP, WRITE_ERRORS, BackendFeed, Request
 from gateway.sessions.lifecycle import SessionState
@@ -97,7 +99,9 @@ class LiveSession:
             on_result=self._on_result,
             base_ms=base_ms,
             held_limit=limits.audio_queue_frames,
+            held_max_bytes=limits.held_max_bytes,
             replay_limit_ms=limits.replay_max_ms,
+            replay_max_bytes=limits.replay_max_bytes,
             response_timeout_s=limits.backend_response_timeout_s,
             release_quiet_s=_RELEASE_QUIET_S,
         )
@@ -106,6 +110,9 @@ class LiveSession:
         self.rx_messages = 0
         self.rx_bytes = 0
         self.rx_allowed: float = float("inf")
+        # Sends begun and finished: a send that does not finish is a client not reading.
+        self.tx_begun = 0
+        self.tx_done = 0
 
         self.seq = seq  # last final's seq
         self.session_start_ms = base_ms  # session audio offset where this connection began
@@ -125,6 +132,8 @@ class LiveSession:
         loop = asyncio.get_running_loop()
         self.started_at = loop.time()
         self._idle = IdleClock(limits.idle_timeout_s, self.started_at)
+        self._tx_seen = 0
+        self._tx_moved_at = self.started_at
 
     # ---- what the housekeeping tick does -------------------------------------------------
 
@@ -137,6 +146,11 @@ class LiveSession:
         self.rx_allowed = allowed_ms * self._rate_bytes_per_ms
         if self._idle.expired(now, self.rx_messages):
             self.abort(session_expired(limits.idle_timeout_s))
+        if self.tx_done != self._tx_seen or self.tx_begun == self.tx_done:
+            self._tx_seen = self.tx_done
+            self._tx_moved_at = now
+        elif now - self._tx_moved_at >= limits.slow_consumer_timeout_s:
+            self.abort(slow_consumer(limits.slow_consumer_timeout_s))
         self.feed.check(now, self.rx_bytes)
 
     @property
@@ -179,15 +193,17 @@ class LiveSession:
             raise
 
     async def send_reconnect(self, reason: str) -> None:
-        await self.transport.send_text(
-            _dumps({"event": "reconnect", "reason": reason, "resume_token": self.resume_token})
-        )
+        async with asyncio.timeout(self._limits.send_timeout_s):
+            await self.transport.send_text(
+                _dumps({"event": "reconnect", "reason": reason, "resume_token": self.resume_token})
+            )
 
     async def _read_client(self) -> None:
         receive = self.transport.receive
         feed = self.feed
         keep = feed.keep
         max_frame = self._limits.max_frame_bytes
+        max_text = self._limits.max_text_bytes
         while True:
             message = await receive()
             self.rx_messages += 1
@@ -195,7 +211,10 @@ class LiveSession:
             if data is None:
                 if message["type"] == "websocket.disconnect":
                     raise ClientGone()
-                await self._on_control(message.get("text") or "")
+                text = message.get("text") or ""
+                if len(text) * 4 > max_text and len(text.encode()) > max_text:
+                    raise text_too_large(len(text.encode()), max_text)
+                await self._on_control(text)
                 continue
             size = len(data)
             if size > max_frame:
@@ -268,7 +287,7 @@ class LiveSession:
                 utterance_start_ms=commits.utterance_start(channel),
                 with_words=self.config.enable_word_time_offsets,
             )
-            await self.transport.send_text(_dumps(event))
+            await self._send(_dumps(event))
             return
         if not result.alternatives[0].transcript.strip():
             return
@@ -291,11 +310,18 @@ class LiveSession:
         metrics.FINALS.inc()
         # Persisted before sent: a resume replays exactly what the client may have missed.
         persisted = await self.persist()
-        await self.transport.send_text(payload)
+        await self._send(payload)
         if persisted:
-            await self.transport.send_text(
+            await self._send(
                 _dumps({"event": "audio_committed", "committed_ms": self.committed_ms})
             )
+
+    async def _send(self, text: str) -> None:
+        """Send while streaming; the tick sees a send that does not finish (the socket's
+        buffers are full: the client stopped reading)."""
+        self.tx_begun += 1
+        await self.transport.send_text(text)
+        self.tx_done += 1
 
     def snapshot(self, state: SessionState) -> SessionSnapshot:
         """What this driver holds of its session, to rebuild a record Redis lost."""
@@ -383,9 +409,11 @@ class LiveSession:
         stopped = TranscriptionStopped(
             session_id=self.session_id, audio_ms=self.audio_ms, finals=self.seq
         )
-        await self.transport.send_text(stopped.model_dump_json())
+        async with asyncio.timeout(self._limits.send_timeout_s):
+            await self.transport.send_text(stopped.model_dump_json())
         with contextlib.suppress(Exception):
-            await self.transport.close(CloseCode.NORMAL)
+            async with asyncio.timeout(self._limits.send_timeout_s):
+                await self.transport.close(CloseCode.NORMAL)
 
     async def save_state(self, state: SessionState) -> None:
         """Record the session's state and audio offset (fenced by this driver's epoch),

@@ -37,6 +37,7 @@ from gateway.sessions.failures import (
     session_exists,
     session_taken_over,
     store_unavailable,
+    text_too_large,
 )
 from gateway.sessions.lifecycle import SessionState
 from gateway.sessions.live import LiveSession
@@ -118,10 +119,14 @@ class SessionService:
                             "too many invalid messages",
                             close_code=CloseCode.POLICY,
                         )
+                    text = message.get("text") or ""
+                    size = len(text.encode())
+                    if size > self._limits.max_text_bytes:
+                        raise text_too_large(size, self._limits.max_text_bytes)
                     try:
-                        parsed = client_message_adapter.validate_json(message.get("text") or "")
+                        parsed = client_message_adapter.validate_json(text)
                     except ValidationError as exc:
-                        code = opening_error_code(message.get("text") or "", exc)
+                        code = opening_error_code(text, exc)
                         await _send_error(transport, code, describe_validation_error(exc))
                         continue
                     if isinstance(parsed, StartTranscription | ResumeTranscription):
@@ -207,8 +212,10 @@ class SessionService:
             # The session is ours now but cannot go on: leave it resumable.
             await self._leave_detached(session_id, resumed)
             raise store_unavailable(session_id, exc) from None
-        for _, payload in finals:
-            await transport.send_text(payload)
+        # Bounded: a client that does not read its replay must not hold this pod.
+        async with asyncio.timeout(self._limits.send_timeout_s + len(finals) / 100):
+            for _, payload in finals:
+                await transport.send_text(payload)
         if resumed.state is SessionState.STOPPED:
             stopped = TranscriptionStopped(
                 session_id=session_id, audio_ms=resumed.audio_ms, finals=resumed.seq
@@ -348,9 +355,10 @@ class SessionService:
         self.draining = True
         sessions = list(self.registry.sessions.values())
         log.info("draining %d sessions (up to %.0f s)", len(sessions), timeout_s)
-        for session in sessions:
-            with contextlib.suppress(Exception):
-                await session.send_reconnect("draining")
+        # At once to every client, each send bounded: a stalled client never blocks a drain.
+        await asyncio.gather(
+            *(session.send_reconnect("draining") for session in sessions), return_exceptions=True
+        )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self.registry.wait_empty()
@@ -383,9 +391,10 @@ class SessionService:
         if error.notify:
             metrics.SESSION_ERRORS.labels(error.code.value).inc()
         with contextlib.suppress(Exception):
-            if error.notify:
-                await transport.send_text(orjson.dumps(error.event()).decode())
-            await transport.close(error.close_code or CloseCode.NORMAL)
+            async with asyncio.timeout(self._limits.send_timeout_s):
+                if error.notify:
+                    await transport.send_text(orjson.dumps(error.event()).decode())
+                await transport.close(error.close_code or CloseCode.NORMAL)
         return error.code.value if error.notify else "moved"
 
     async def _detach(self, session: LiveSession) -> None:
