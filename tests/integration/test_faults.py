@@ -25,11 +25,12 @@ from gateway.backends.riva_config import streaming_config
 from gateway.config import RivaSettings
 from gateway.protocol import TranscriptionConfig
 from speech_client import Audio, AudioFormat, Transcript, TranscriptionError, transcribe
+from tests.support.audio import librivox_clips, silence
 from tests.support.fixtures_asr import asr_argv, asr_health_serving
 from tests.support.fixtures_gateway import GatewayFactory, http_get
 from tests.support.processes import Proc, free_port, poll_until, redis_argv, start
 from tests.support.riva_direct import direct_finals
-from tests.support.ws import collect, frames, next_event, open_ws
+from tests.support.ws import collect, frames, next_event, open_ws, stream_session
 from tests.support.ws import start as start_session
 
 pytestmark = pytest.mark.integration
@@ -526,3 +527,22 @@ async def test_compressed_sessions_are_refused_at_resume(
     assert [(e["code"], e["retryable"]) for e in run.of("error")] == [("invalid_config", False)]
     assert "cannot be resumed" in run.of("error")[0]["message"]
     assert run.close_code == 1008
+
+
+async def test_a_stopped_session_waits_for_a_slow_backend_past_the_idle_timeout(
+    redis_url: str, gateway_factory: GatewayFactory, asr_server: Proc
+) -> None:
+    """After stop_transcription the client sends nothing while the backend finishes: the
+    idle timeout does not cut the last finals off (PocketSphinx takes seconds to decode
+    what was sent at full speed; the idle timeout here is 2 s)."""
+    target = f"127.0.0.1:{asr_server.port}"
+    gateway = gateway_factory(
+        redis_url=redis_url, riva_targets=target, env={"LIMITS__IDLE_TIMEOUT_S": "2"}
+    )
+    pause = silence(500)
+    audio = pause.join(pcm for _, pcm, _ in librivox_clips()[:2]) + pause
+    reference = await direct_finals(target, frames(audio, 3200))
+    run = await stream_session(f"ws://127.0.0.1:{gateway.port}", f"slow-{time.time_ns()}",
+                               frames(audio, 3200))  # fmt: skip
+    assert not run.of("error"), run.events
+    assert [(e["alternatives"][0]["transcript"], e["end_ms"]) for e in run.finals] == reference

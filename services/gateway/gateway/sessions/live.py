@@ -39,6 +39,7 @@ from gateway.sessions.activity import IdleClock
 from gateway.sessions.client_socket import ClientGone, ClientSocket
 from gateway.sessions.commit import ChannelCommits
 from gateway.sessions.failures import (
+    backend_hung,
     describe_validation_error,
     finals_not_persisted,
     log_lost,
@@ -133,6 +134,8 @@ class LiveSession:
         self.started_at = loop.time()
         self._idle = IdleClock(limits.idle_timeout_s, self.started_at)
         self._tx_seen = 0
+        self._answers_seen = -1
+        self._answered_at = self.started_at
         self._tx_moved_at = self.started_at
 
     # ---- what the housekeeping tick does -------------------------------------------------
@@ -144,7 +147,15 @@ class LiveSession:
             (now - self.started_at) * 1000 + 1000
         )
         self.rx_allowed = allowed_ms * self._rate_bytes_per_ms
-        if self._idle.expired(now, self.rx_messages):
+        if self.stopping:
+            # No more audio comes: the client waits for the last finals, so only a
+            # backend that stops answering can end the session now.
+            if self.feed.responses != self._answers_seen:
+                self._answers_seen = self.feed.responses
+                self._answered_at = now
+            elif now - self._answered_at >= limits.backend_response_timeout_s:
+                self.abort(backend_hung(limits.backend_response_timeout_s))
+        elif self._idle.expired(now, self.rx_messages):
             self.abort(session_expired(limits.idle_timeout_s))
         if self.tx_done != self._tx_seen or self.tx_begun == self.tx_done:
             self._tx_seen = self.tx_done
