@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from gateway.api.router import api_router
-from gateway.api.routes import admin
+from gateway.api.routes import admin, published
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.sessions.registry import SessionRegistry
@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_router)
     app.include_router(admin.router)
     app.mount("/metrics", make_asgi_app())
+    app.include_router(published.root_router)
     return app
 
 
