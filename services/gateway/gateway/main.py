@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
+from gateway import web
 from gateway.api.router import api_router
 from gateway.api.routes import admin, published
 from gateway.backends.riva import RivaBackend
@@ -54,6 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.mount("/metrics", make_asgi_app())
     app.include_router(published.root_router)
+    app.include_router(web.router)
+    app.mount(web.STATIC_PATH, web.static_files(), name="static")
     return app
 
 
