@@ -13,7 +13,7 @@ from prometheus_client import make_asgi_app
 
 from gateway import web
 from gateway.api.router import api_router
-from gateway.api.routes import admin, published
+from gateway.api.routes import admin, audio_transcriptions, published
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.sessions.registry import SessionRegistry
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/metrics", make_asgi_app())
     app.include_router(published.root_router)
     app.include_router(web.router)
+    app.include_router(audio_transcriptions.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="static")
     return app
 
