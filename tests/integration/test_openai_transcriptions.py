@@ -127,8 +127,8 @@ def test_stream_sends_deltas_then_done(
         client.audio.transcriptions.create(model="whisper-1", file=goforward_wav, stream=True)
     )
     assert [e.type for e in events] == ["transcript.text.delta", "transcript.text.done"]
-    assert events[0].delta == GOFORWARD_TEXT  # type: ignore[union-attr]
-    assert events[-1].text == GOFORWARD_TEXT  # type: ignore[union-attr]
+    assert events[0].delta == GOFORWARD_TEXT
+    assert events[-1].text == GOFORWARD_TEXT
 
 
 @pytest.mark.parametrize(("fmt", "subtype"), [("FLAC", None), ("OGG", "VORBIS"), ("MP3", None)])
@@ -163,9 +163,9 @@ def test_a_long_file_goes_in_chunks_cut_at_pauses(client: openai.OpenAI) -> None
             model="whisper-1", file=("librivox.wav", wav_bytes(audio)), stream=True
         )
     )
-    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]  # type: ignore[union-attr]
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
     assert len(deltas) >= 3
-    assert "".join(deltas) == events[-1].text == verbose.text  # type: ignore[union-attr]
+    assert "".join(deltas) == events[-1].text == verbose.text
 
 
 def test_limits_and_bad_input_give_clear_errors(client: openai.OpenAI) -> None:
@@ -190,4 +190,4 @@ def test_limits_and_bad_input_give_clear_errors(client: openai.OpenAI) -> None:
         client.audio.transcriptions.create(
             model="whisper-1", file=("x.wav", wav_bytes(goforward())), response_format="srt",
             stream=True,
-        )  # type: ignore[call-overload]  # fmt: skip
+        )  # fmt: skip

@@ -13,7 +13,7 @@ from prometheus_client import make_asgi_app
 
 from gateway import web
 from gateway.api.router import api_router
-from gateway.api.routes import admin, audio_transcriptions, published
+from gateway.api.routes import admin, audio_transcriptions, published, realtime
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.sessions.registry import SessionRegistry
@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(published.root_router)
     app.include_router(web.router)
     app.include_router(audio_transcriptions.router)
+    app.include_router(realtime.router)
     app.mount(web.STATIC_PATH, web.static_files(), name="static")
     return app
 
