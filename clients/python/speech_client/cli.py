@@ -27,6 +27,8 @@ from speech_client.events import (
 )
 from speech_client.loadtest import command as loadtest_command
 from speech_client.output import JsonPrinter, Printer, TextPrinter
+from speech_client.progress import ProgressBar
+from speech_client.subtitles import SubtitlePrinter
 from speech_client.urls import DEFAULT_URL, check_session_id, session_url
 
 PROG = "speech-client"
@@ -109,9 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     out = p.add_argument_group("output")
     out.add_argument(
+        "--format",
+        choices=("text", "json", "srt", "vtt"),
+        default="text",
+        help="text (interims in place on a terminal), JSON lines, or subtitles: SRT or"
+        " WebVTT, one cue per final, timed by its words",
+    )
+    out.add_argument(
         "--json",
         action="store_true",
-        help="one JSON line per final, then the transcription_stopped summary",
+        help="same as --format json: one JSON line per final, then the summary",
+    )
+    out.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: when stderr is a terminal and the output is not)",
     )
     out.add_argument("--no-interim", action="store_true", help="finals only")
     out.add_argument(
@@ -144,6 +159,8 @@ def config_from_args(args: argparse.Namespace) -> TranscriptionConfig:
         config["enable_interim_results"] = False
     if args.boost:
         config["boosted_phrases"] = [{"phrases": args.boost, "boost": args.boost_value}]
+    if args.format in ("srt", "vtt"):
+        config["enable_word_time_offsets"] = True  # cue times come from the words
     return config
 
 
@@ -152,6 +169,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command != "transcribe":
         return args
+    if args.json:
+        args.format = "json"
     if args.session_id is None and "/api/v1/transcribe/" not in args.url:
         args.session_id = uuid.uuid4().hex
     try:
@@ -162,8 +181,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def make_printer(args: argparse.Namespace, out: TextIO, channels: int) -> Printer:
-    if args.json:
+    if args.format == "json":
         return JsonPrinter(out)
+    if args.format in ("srt", "vtt"):
+        return SubtitlePrinter(out, args.format)
     # Interims only on a terminal: in a file or a pipe they would be noise.
     return TextPrinter(
         out, interim=not args.no_interim and out.isatty(), channel_labels=channels > 1
@@ -178,6 +199,10 @@ async def run_transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
         return 1
     options = ClientOptions(token=args.token, resume=not args.no_resume)
     printer = make_printer(args, out, audio.format.channels)
+    show_progress = args.progress
+    if show_progress is None:
+        show_progress = err.isatty() and not out.isatty()
+    progress = ProgressBar(err, audio.duration_ms) if show_progress else None
     session = Transcription(
         args.url,
         audio.frames(args.frame_ms),
@@ -191,13 +216,19 @@ async def run_transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
         async with session:
             async for event in session:
                 printer.show(event)
+                if progress is not None:
+                    progress.show(event)
                 if args.verbose:
                     _describe(event, err)
     except TranscriptionError as e:
         printer.close()
+        if progress is not None:
+            progress.close()
         err.write(f"{PROG}: error: {e}\n")
         return 1
     printer.close()
+    if progress is not None:
+        progress.close()
     return 0
 
 
