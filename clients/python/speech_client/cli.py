@@ -79,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument(
         "--no-resume", action="store_true", help="fail on a disconnect instead of resuming"
     )
+    conn.add_argument(
+        "--resume",
+        metavar="TOKEN",
+        help="continue an interrupted session (with its --session-id and the resume token"
+        " that -v printed): its finals are replayed and FILE is sent again from the"
+        " server's committed offset",
+    )
+    conn.add_argument(
+        "--last-seq",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --resume: the last final already seen (default 0: replay them all)",
+    )
 
     stream = p.add_argument_group("streaming")
     stream.add_argument(
@@ -171,6 +185,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         return args
     if args.json:
         args.format = "json"
+    if args.resume and args.session_id is None and "/api/v1/transcribe/" not in args.url:
+        parser.error("--resume needs the session's --session-id")
     if args.session_id is None and "/api/v1/transcribe/" not in args.url:
         args.session_id = uuid.uuid4().hex
     try:
@@ -211,6 +227,8 @@ async def run_transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
         session_id=args.session_id,
         speed=args.speed,
         options=options,
+        resume_token=args.resume,
+        last_seq=args.last_seq,
     )
     try:
         async with session:
@@ -234,8 +252,8 @@ async def run_transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> 
 
 def _describe(event: object, err: TextIO) -> None:
     match event:
-        case TranscriptionStarted(session_id=session_id):
-            err.write(f"{PROG}: session {session_id} started\n")
+        case TranscriptionStarted(session_id=session_id, resume_token=token):
+            err.write(f"{PROG}: session {session_id} started (resume token {token})\n")
         case Reconnect(reason=reason):
             err.write(f"{PROG}: reconnecting: {reason}\n")
         case TranscriptionResumed(resume_from_ms=ms, replayed_finals=n):

@@ -43,7 +43,7 @@ from speech_client.events import (
     parse_event,
 )
 from speech_client.pacing import Pacer
-from speech_client.resume import FinalsTracker, ReplayBuffer, backoff_delay
+from speech_client.resume import FinalsTracker, ReplayBuffer, backoff_delay, skip_bytes
 from speech_client.urls import session_url
 
 # Close codes after which resuming can succeed: the network or the pod went away
@@ -100,6 +100,8 @@ class Transcription:
         session_id: str | None = None,
         speed: float = 1.0,
         options: ClientOptions | None = None,
+        resume_token: str | None = None,
+        last_seq: int = 0,
     ) -> None:
         if session_id is None and "/api/v1/transcribe/" not in url:
             session_id = uuid.uuid4().hex
@@ -110,7 +112,11 @@ class Transcription:
         self.options = options or ClientOptions()
         self.replay = ReplayBuffer()
         self.finals = FinalsTracker()
-        self.resume_token: str | None = None
+        # Given, the session is an existing one: resume it, and send the audio from the
+        # server's committed offset on (the source's earlier audio is skipped).
+        self.resume_token: str | None = resume_token
+        self.finals.last_seq = last_seq
+        self._source_skip = 0
         self.reconnects = 0  # connections opened after the first
         self._frames = frames
         self._sync_frames = iter(frames) if isinstance(frames, Iterable) else None
@@ -319,6 +325,10 @@ class Transcription:
                 self._mark_ready(ready, deadline, 0)
             case TranscriptionResumed(resume_from_ms=ms):
                 offset = self.format.ms_to_bytes(ms)
+                if self.replay.end == 0 and self._pacer is None:
+                    # Resumed by token before sending anything: skip what was committed.
+                    self.replay.skip_to(offset)
+                    self._source_skip = offset
                 if offset < self.replay.start:
                     raise TranscriptionError(
                         errors.REPLAY_UNAVAILABLE,
@@ -328,6 +338,9 @@ class Transcription:
                 self._mark_ready(ready, deadline, min(offset, self.replay.end))
             case Reconnect(resume_token=token):
                 self.resume_token = token
+            case TranscriptionStopped():
+                if not ready.done():  # a resumed session that had already stopped
+                    ready.set_result(-1)
         return True
 
     def _mark_ready(self, ready: asyncio.Future[int], deadline: asyncio.Timeout, at: int) -> None:
@@ -366,8 +379,15 @@ class Transcription:
         self, ws: ClientConnection, ready: asyncio.Future[int], deadline: asyncio.Timeout
     ) -> None:
         resume_at = await ready  # bounded: the receiver's deadline covers it
+        if resume_at < 0:
+            return
         if self._pacer is None:
-            self._pacer = Pacer(self.format.bytes_per_second, self.speed)
+            self._pacer = Pacer(
+                self.format.bytes_per_second, self.speed, origin_offset=self.replay.start
+            )
+        if self._source_skip and self._sync_frames is not None:
+            self._sync_frames = skip_bytes(self._sync_frames, self._source_skip)
+            self._source_skip = 0
         pacer = self._pacer
         try:
             for start, data in self.replay.since(resume_at):
