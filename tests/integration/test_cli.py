@@ -17,6 +17,7 @@ from speech_client.cli import parse_args, run_transcribe
 from tests.support.audio import GOFORWARD, librivox_clips, silence
 from tests.support.browser import write_wav
 from tests.support.fixtures_gateway import start_gateway
+from tests.support.microphone import StandInMicrophone
 from tests.support.processes import Proc
 
 pytestmark = pytest.mark.integration
@@ -94,3 +95,23 @@ async def test_resume_by_session_id_and_token(url: str, tmp_path: Path) -> None:
     again = await cli(url, "--format", "json", "--session-id", session_id, "--resume", token,
                       "--last-seq", "2", file=wav)  # fmt: skip
     assert finals_of(again) == uninterrupted[2:]
+
+
+async def test_microphone_streams_until_duration(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--mic --duration`: the microphone (PortAudio stood in for: no device here) plays
+    goforward; the CLI stops it after the duration and prints the final."""
+
+    class GoForwardMicrophone(StandInMicrophone):
+        audio = GOFORWARD.read_bytes()
+        block_interval_s = 0.02  # 100 ms blocks at 5x real time
+
+    monkeypatch.setattr("speech_client.cli.Microphone", GoForwardMicrophone)
+    out, err = io.StringIO(), io.StringIO()
+    args = parse_args(["transcribe", "--mic", "--duration", "1.5", "--url", url, "--json"])
+    assert await run_transcribe(args, out, err) == 0, err.getvalue()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["alternatives"][0]["transcript"] for e in events if "seq" in e] == [
+        "go forward ten meters"
+    ]
+    assert events[-1]["event"] == "transcription_stopped"
+    assert events[-1]["audio_ms"] >= 2786  # all of the speech, then silence until the stop
