@@ -1,8 +1,10 @@
 """`/v1/realtime?intent=transcription` through NGINX with the official `openai` package's
-realtime client: OpenAI's events in and out, the gateway's sessions underneath."""
+realtime client and NVIDIA's `riva.client.realtime`, both unchanged: their events in and
+out, the gateway's sessions underneath."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import warnings
@@ -15,12 +17,15 @@ import numpy as np
 import openai
 import pytest
 import soxr
+from riva.client.asr import AudioChunkFileIterator
 from riva.client.proto import riva_asr_pb2 as asr
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
+from riva.client.realtime import RealtimeClientASR
 
 from gateway.backends.riva_config import streaming_config
 from gateway.protocol import TranscriptionConfig
 from tests.support.audio import goforward, silence
+from tests.support.browser import write_wav
 from tests.support.fixtures_gateway import gateways_behind_nginx
 from tests.support.processes import Proc
 
@@ -168,3 +173,33 @@ async def test_only_the_transcription_intent_is_served(base_url: str) -> None:
     with pytest.raises(Exception, match="400"):
         async with client.realtime.connect(model="gpt-realtime") as connection:
             await connection.recv()
+
+
+def riva_client_args(server: str) -> argparse.Namespace:
+    """What `riva.client.realtime`'s command line gives its client, for a WAV file."""
+    return argparse.Namespace(
+        server=server, endpoint="/v1/realtime", query_params="intent=transcription",
+        use_ssl=False, ssl_root_cert=None, ssl_client_cert=None, ssl_client_key=None,
+        mint_api_key=None, mic=False, language_code="en-US", model_name=None, prompt=None,
+        sample_rate_hz=16000, num_channels=1, max_alternatives=None,
+        automatic_punctuation=None, word_time_offsets=True, profanity_filter=None,
+        no_verbatim_transcripts=None, speaker_diarization=False, boosted_lm_words=None,
+        custom_configuration=None, start_history=-1, start_threshold=-1.0, stop_history=-1,
+        stop_history_eou=-1, stop_threshold=-1.0, stop_threshold_eou=-1.0,
+    )  # fmt: skip
+
+
+async def test_nvidia_riva_realtime_client_unchanged(base_url: str, tmp_path: Path) -> None:
+    """NVIDIA's own client: POST transcription_sessions, the token sub-protocol,
+    `transcription_session.update`, a commit per chunk, `input_audio_buffer.done`."""
+    wav = write_wav(tmp_path / "goforward.wav", goforward() + silence(500))
+    server = base_url.removeprefix("http://").removesuffix("/v1")
+    client = RealtimeClientASR(riva_client_args(server))
+    await client.connect()
+    try:
+        assert client.session_config["input_audio_params"]["sample_rate_hz"] == 16000
+        with AudioChunkFileIterator(str(wav), 1600) as chunks:
+            await asyncio.gather(client.send_audio_chunks(chunks), client.receive_responses())
+    finally:
+        await client.disconnect()
+    assert client.final_transcript == GOFORWARD_TEXT

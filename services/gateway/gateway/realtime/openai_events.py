@@ -15,6 +15,7 @@ _BETA_FORMATS: dict[str, tuple[Encoding, int]] = {
     "pcm16": ("pcm16", DEFAULT_PCM_RATE),
     "g711_ulaw": ("mulaw", 8000),
     "g711_alaw": ("alaw", 8000),
+    "none": ("pcm16", 16000),  # Riva NIM: the client's file, its PCM (or WAV) as is
 }
 _GA_FORMATS: dict[str, Encoding] = {
     "audio/pcm": "pcm16",
@@ -33,7 +34,9 @@ def config_from_session(session: dict[str, Any]) -> TranscriptionConfig:
     (beta) `session` object."""
     encoding: Encoding = "pcm16"
     rate = DEFAULT_PCM_RATE
+    channels = 1
     transcription: dict[str, Any] = {}
+    recognition: dict[str, Any] = {}
     audio_input = (session.get("audio") or {}).get("input") or {}
     if audio_input:  # GA shape
         fmt = audio_input.get("format") or {}
@@ -48,13 +51,23 @@ def config_from_session(session: dict[str, Any]) -> TranscriptionConfig:
         if name not in _BETA_FORMATS:
             raise UnsupportedSession(f"input_audio_format {name!r} is not supported")
         encoding, rate = _BETA_FORMATS[name]
+        # Riva NIM's own fields: the PCM's rate and channels ("none": PCM, or a WAV file).
+        params = session.get("input_audio_params") or {}
+        rate = int(params.get("sample_rate_hz") or rate)
+        channels = int(params.get("num_channels") or 1)
         transcription = session.get("input_audio_transcription") or {}
+        recognition = session.get("recognition_config") or {}
     return TranscriptionConfig(
         encoding=encoding,
         sample_rate_hz=rate,
+        channels=channels,
         language=riva_language(transcription.get("language")),
         model=riva_model(transcription.get("model") or ""),
         enable_interim_results=True,
+        max_alternatives=int(recognition.get("max_alternatives") or 1),
+        enable_automatic_punctuation=bool(recognition.get("enable_automatic_punctuation", True)),
+        enable_word_time_offsets=bool(recognition.get("enable_word_time_offsets", False)),
+        profanity_filter=bool(recognition.get("enable_profanity_filter", False)),
     )
 
 
@@ -101,4 +114,26 @@ def error_event(event_id: str, code: str, message: str, *, server: bool = False)
             "param": None,
             "event_id": None,
         },
+    }
+
+
+def beta_session_object(session_id: str, config: TranscriptionConfig) -> dict[str, Any]:
+    """The session in the older `transcription_session` shape (and Riva NIM's fields)."""
+    names = {"pcm16": "pcm16", "mulaw": "g711_ulaw", "alaw": "g711_alaw"}
+    return {
+        "id": session_id,
+        "object": "realtime.transcription_session",
+        "input_audio_format": names.get(config.encoding, "pcm16"),
+        "input_audio_transcription": {"model": config.model, "language": config.language},
+        "input_audio_params": {
+            "sample_rate_hz": config.sample_rate_hz,
+            "num_channels": config.channels,
+        },
+        "recognition_config": {
+            "max_alternatives": config.max_alternatives,
+            "enable_automatic_punctuation": config.enable_automatic_punctuation,
+            "enable_word_time_offsets": config.enable_word_time_offsets,
+            "enable_profanity_filter": config.profanity_filter,
+        },
+        "turn_detection": {"type": "server_vad"},
     }

@@ -25,6 +25,7 @@ from gateway.protocol import TranscriptionConfig
 from gateway.realtime.openai_events import (
     EventIds,
     UnsupportedSession,
+    beta_session_object,
     config_from_session,
     error_event,
     session_object,
@@ -35,8 +36,23 @@ Message = MutableMapping[str, Any]
 _FINALIZE: Message = {"type": "websocket.receive", "text": '{"type":"finalize"}'}
 
 
+_STOP: Message = {"type": "websocket.receive", "text": '{"type":"stop_transcription"}'}
+
+
+def strip_wav_header(audio: bytes) -> bytes:
+    """The samples of a WAV file's first bytes (Riva NIM's clients may send the file)."""
+    at = audio.find(b"data", 12)
+    return audio[at + 8 :] if audio.startswith(b"RIFF") and at >= 0 else audio
+
+
 class OpenAIRealtimeTransport:
-    def __init__(self, websocket: WebSocket, session_id: str) -> None:
+    """`riva`: the client is NVIDIA's `riva.client.realtime` (it offered the token
+    sub-protocol of `POST /v1/realtime/transcription_sessions`), whose events mean a
+    little else: `commit` after every append (no end of utterance), `runtime_config`
+    `force_eou` on an append for that, `input_audio_buffer.done` at the end, and a last
+    `completed` with `is_last_result`."""
+
+    def __init__(self, websocket: WebSocket, session_id: str, *, riva: bool = False) -> None:
         # The accepted socket's ASGI callables, as `AsgiTransport` does.
         self._receive = websocket._receive
         self._send = websocket._send
@@ -47,6 +63,10 @@ class OpenAIRealtimeTransport:
         self._started = False
         self._next_seq = 1  # the seq, and so the item, of the next final
         self._committed_items: set[int] = set()
+        self._riva = riva
+        self._beta = False  # configured by `transcription_session.update`
+        self._audio_seen = False
+        self._finals: list[str] = []
         # The session service calls `receive` (an attribute, as in `Transport`).
         self.receive: Callable[[], Awaitable[Message]] = self._next_message
 
@@ -54,7 +74,13 @@ class OpenAIRealtimeTransport:
         return f"item_{self.session_id}_{seq}"
 
     async def open(self) -> None:
-        """Greet the client with `session.created`, as OpenAI's server does."""
+        """Greet the client as its server would: `session.created` (OpenAI) or
+        `conversation.created` (Riva NIM)."""
+        if self._riva:
+            conversation = {"id": self.session_id, "object": "realtime.conversation"}
+            await self._emit({"type": "conversation.created", "event_id": self._ids.next(),
+                              "conversation": conversation})  # fmt: skip
+            return
         session = session_object(self.session_id, self._config)
         await self._emit({"type": "session.created", "event_id": self._ids.next(),
                           "session": session})  # fmt: skip
@@ -81,9 +107,14 @@ class OpenAIRealtimeTransport:
         if kind == "input_audio_buffer.append":
             await self._append(event)
         elif kind in ("session.update", "transcription_session.update"):
+            self._beta = kind == "transcription_session.update"
             await self._configure(event.get("session") or {})
         elif kind == "input_audio_buffer.commit":
-            await self._commit()
+            if not self._riva:  # Riva's clients commit every chunk: nothing to do
+                await self._commit()
+        elif kind == "input_audio_buffer.done":
+            self._start_if_needed()
+            self._to_service.append(_STOP)
         elif kind == "input_audio_buffer.clear":
             # Audio is streamed to the recogniser as it comes: what was sent is heard.
             await self._emit({"type": "input_audio_buffer.cleared", "event_id": self._ids.next()})
@@ -96,10 +127,14 @@ class OpenAIRealtimeTransport:
         except (binascii.Error, ValueError):
             await self._error("invalid_audio", "audio must be base64")
             return
-        if not audio:
-            return
+        if not self._audio_seen:
+            self._audio_seen = True
+            audio = strip_wav_header(audio)
         self._start_if_needed()
-        self._to_service.append({"type": "websocket.receive", "bytes": audio})
+        if audio:
+            self._to_service.append({"type": "websocket.receive", "bytes": audio})
+        if str((event.get("runtime_config") or {}).get("force_eou", "")).lower() == "true":
+            self._to_service.append(_FINALIZE)
 
     async def _configure(self, session: dict[str, Any]) -> None:
         try:
@@ -154,9 +189,13 @@ class OpenAIRealtimeTransport:
                     server=event["code"] in ("internal_error", "backend_error"),
                 )
             )
+        elif kind == "transcription_stopped" and self._riva:
+            await self._completed(
+                f"item_{self.session_id}_last", " ".join(self._finals), 0.0, [], last=True
+            )
         elif kind == "reconnect":
             await self._error("server_restarting", "the server is restarting: connect again")
-        # audio_committed, transcription_stopped: nothing in OpenAI's events.
+        # audio_committed: nothing in OpenAI's events.
 
     async def _on_transcript(self, event: dict[str, Any]) -> None:
         # OpenAI's deltas only append, and together they make the completed transcript,
@@ -174,16 +213,32 @@ class OpenAIRealtimeTransport:
         if text:
             await self._delta(seq, text)
         seconds = max(0, event["end_ms"] - event["start_ms"]) / 1000
-        await self._emit(
-            {
-                "type": "conversation.item.input_audio_transcription.completed",
-                "event_id": self._ids.next(),
-                "item_id": self._item_id(seq),
-                "content_index": 0,
-                "transcript": text,
-                "usage": {"type": "duration", "seconds": seconds},
-            }
-        )
+        words = (alternatives[0].get("words") or []) if alternatives else []
+        if text:
+            self._finals.append(text)
+        await self._completed(self._item_id(seq), text, seconds, words, last=False)
+
+    async def _completed(
+        self, item_id: str, text: str, seconds: float, words: list[dict[str, Any]], *, last: bool
+    ) -> None:
+        completed: dict[str, Any] = {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "event_id": self._ids.next(),
+            "item_id": item_id,
+            "content_index": 0,
+            "transcript": text,
+            "usage": {"type": "duration", "seconds": seconds},
+        }
+        if self._riva:
+            completed["is_last_result"] = last
+            completed["words_info"] = {
+                "words": [
+                    {"word": w["word"], "start_time": w["start_ms"], "end_time": w["end_ms"],
+                     "confidence": w["confidence"], "speaker_tag": w.get("speaker") or 0}
+                    for w in words
+                ]
+            }  # fmt: skip
+        await self._emit(completed)
 
     async def _committed(self, seq: int) -> None:
         await self._emit(
@@ -207,8 +262,12 @@ class OpenAIRealtimeTransport:
         )
 
     async def _session_updated(self) -> None:
-        await self._emit({"type": "session.updated", "event_id": self._ids.next(),
-                          "session": session_object(self.session_id, self._config)})  # fmt: skip
+        if self._beta:
+            session = beta_session_object(self.session_id, self._config)
+            kind = "transcription_session.updated"
+        else:
+            session, kind = session_object(self.session_id, self._config), "session.updated"
+        await self._emit({"type": kind, "event_id": self._ids.next(), "session": session})
 
     async def _error(self, code: str, message: str) -> None:
         await self._emit(error_event(self._ids.next(), code, message))
