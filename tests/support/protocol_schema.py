@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,3 +36,18 @@ class SchemaCheck:
     def received(self, event: dict[str, Any]) -> None:
         self.server.validate(event)
         self.received_events.add(event["event"])
+
+
+@functools.cache
+def server_event_validator() -> Draft202012Validator:
+    """The published schema's ServerEvent, as generated in this process (the gateway
+    serves the same document: tests/integration/test_protocol_schema.py)."""
+    from gateway.published.schema import protocol_schema
+
+    return direction_validator(protocol_schema(), "ServerEvent")
+
+
+def checked_event(event: dict[str, Any]) -> dict[str, Any]:
+    """`event`, after checking it against the published schema."""
+    server_event_validator().validate(event)
+    return event
