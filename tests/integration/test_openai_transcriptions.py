@@ -51,6 +51,7 @@ def base_url(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[str]:
             "FILES__MAX_DURATION_S": str(MAX_DURATION_S),
             "FILES__CHUNK_S": "8",
             "FILES__CUT_SEARCH_S": "3",
+            "FILES__MAX_CONCURRENT": "1",
         },
     )
     nginx: Proc | None = None
@@ -191,3 +192,22 @@ def test_limits_and_bad_input_give_clear_errors(client: openai.OpenAI) -> None:
             model="whisper-1", file=("x.wav", wav_bytes(goforward())), response_format="srt",
             stream=True,
         )  # fmt: skip
+
+
+def test_past_the_concurrency_limit_429_until_a_slot_frees(
+    client: openai.OpenAI, goforward_wav: tuple[str, bytes, str]
+) -> None:
+    audio = silence(500).join(pcm for _, pcm, _ in librivox_clips())
+    stream = client.audio.transcriptions.create(
+        model="whisper-1", file=("librivox.wav", wav_bytes(audio)), stream=True
+    )
+    events = iter(stream)
+    assert next(events).type == "transcript.text.delta"  # the one slot is taken
+    with pytest.raises(openai.RateLimitError) as busy:
+        client.audio.transcriptions.create(model="whisper-1", file=goforward_wav)
+    assert busy.value.code == "too_many_requests"
+    assert [e.type for e in events][-1] == "transcript.text.done"
+    # The finished stream gave its slot back.
+    assert client.audio.transcriptions.create(model="whisper-1", file=goforward_wav).text == (
+        GOFORWARD_TEXT
+    )

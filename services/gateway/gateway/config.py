@@ -91,6 +91,8 @@ class FileSettings(BaseModel):
     chunk_s: float = Field(default=30.0, ge=5)
     cut_search_s: float = Field(default=5.0, ge=0.1)
     recognize_timeout_s: float = Field(default=120.0, gt=0)
+    # File transcriptions at once per process; more get 429.
+    max_concurrent: int = Field(default=4, ge=1)
 
 
 class Settings(BaseSettings):

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from gateway.api.deps import ServiceDep, SettingsDep
 from gateway.backends.riva import auth_metadata
+from gateway.config import Settings
+from gateway.files.admission import JobSlots, ReleasingStream, get_job_slots
 from gateway.files.decode import AudioTooLong, UnsupportedAudio
 from gateway.files.openai_format import (
     json_body,
@@ -23,6 +25,7 @@ from gateway.files.openai_format import (
 from gateway.files.pipeline import FileTranscription
 from gateway.files.recognize import ChunkRecognizer, RecognizeFailed, recognition_config
 from gateway.files.subtitles import to_srt, to_vtt
+from gateway.sessions.service import SessionService
 
 router = APIRouter(prefix="/v1/audio", tags=["openai"])
 
@@ -39,6 +42,7 @@ async def create_transcription(
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="WAV, FLAC, MP3 or Ogg audio")],
     model: Annotated[str, Form(description="a Riva model, or an OpenAI name: the default")],
+    slots: Annotated[JobSlots, Depends(get_job_slots)],
     language: Annotated[str | None, Form()] = None,
     prompt: Annotated[str | None, Form(description="accepted and ignored")] = None,
     response_format: Annotated[ResponseFormat, Form()] = "json",
@@ -66,6 +70,45 @@ async def create_transcription(
             param="stream",
             code="unsupported_value",
         )
+    if not slots.try_acquire():
+        return openai_error(
+            429,
+            f"{slots.limit} file transcriptions are running here: try again shortly",
+            param=None,
+            code="too_many_requests",
+        )
+    streaming = False
+    try:
+        response = await _transcribe(
+            file,
+            model,
+            language,
+            response_format,
+            timestamp_granularities,
+            stream,
+            service,
+            settings,
+            slots,
+        )
+        streaming = isinstance(response, StreamingResponse)
+        return response
+    finally:
+        if not streaming:  # a stream releases its slot when it ends
+            slots.release()
+
+
+async def _transcribe(
+    file: UploadFile,
+    model: str,
+    language: str | None,
+    response_format: ResponseFormat,
+    timestamp_granularities: list[Literal["word", "segment"]] | None,
+    stream: bool,
+    service: SessionService,
+    settings: Settings,
+    slots: JobSlots,
+) -> Response:
+    limits = settings.files
     riva_code = riva_language(language)
     recognizer = ChunkRecognizer(
         service.backend,
@@ -77,7 +120,8 @@ async def create_transcription(
     try:
         await job.open()
         if stream:
-            return StreamingResponse(_stream(job), media_type="text/event-stream")
+            events = ReleasingStream(_stream_events(job), slots)
+            return StreamingResponse(events, media_type="text/event-stream")
         transcript = await job.run()
     except UnsupportedAudio as exc:
         return openai_error(400, str(exc), param="file", code="invalid_audio")
@@ -98,7 +142,7 @@ async def create_transcription(
     return Response(orjson.dumps(json_body(transcript)), media_type="application/json")
 
 
-async def _stream(job: FileTranscription) -> AsyncIterator[bytes]:
+async def _stream_events(job: FileTranscription) -> AsyncIterator[bytes]:
     first = True
     try:
         async for segment in job.segments():
