@@ -3,6 +3,8 @@ response format, streaming, long files in chunks, and the limits."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import io
 import itertools
 import wave
@@ -40,7 +42,7 @@ def wav_bytes(pcm16: bytes, rate: int = 16000) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def base_url(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[str]:
+def fleet(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[dict[str, Proc]]:
     gateway = start_gateway(
         log_dir,
         redis_url=redis_url,
@@ -57,11 +59,16 @@ def base_url(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[str]:
     nginx: Proc | None = None
     try:
         nginx = start_nginx([gateway.port], log_dir / "nginx-files", log_dir)
-        yield f"http://127.0.0.1:{nginx.port}/v1"
+        yield {"gateway": gateway, "nginx": nginx}
     finally:
         if nginx is not None:
             nginx.stop()
         gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def base_url(fleet: dict[str, Proc]) -> str:
+    return f"http://127.0.0.1:{fleet['nginx'].port}/v1"
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +218,45 @@ def test_past_the_concurrency_limit_429_until_a_slot_frees(
     assert client.audio.transcriptions.create(model="whisper-1", file=goforward_wav).text == (
         GOFORWARD_TEXT
     )
+
+
+def test_an_upload_past_the_limit_is_refused_as_it_arrives(
+    client: openai.OpenAI, fleet: dict[str, Proc]
+) -> None:
+    # By its Content-Length, before the gateway reads it.
+    with pytest.raises(openai.APIStatusError) as big:
+        client.audio.transcriptions.create(
+            model="whisper-1", file=("big.wav", bytes(2 * MAX_BYTES))
+        )
+    assert (big.value.status_code, big.value.code) == (413, "file_too_large")
+
+    # Chunked, with no length: counted as it arrives, refused once past the limit.
+    boundary = "limit-test"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1"
+            f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\";"
+            f" filename=\"big.wav\"\r\n\r\n").encode()  # fmt: skip
+    sent = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal sent
+        yield head
+        for _ in range(2 * MAX_BYTES // 65536):
+            sent += 65536
+            yield bytes(65536)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    connection = http.client.HTTPConnection("127.0.0.1", fleet["gateway"].port, timeout=30)
+    try:
+        # The gateway answers, and may close, before the client has sent everything.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.request(
+                "POST", "/v1/audio/transcriptions", body=body(), encode_chunked=True,
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                         "Transfer-Encoding": "chunked"},
+            )  # fmt: skip
+        response = connection.getresponse()
+        assert response.status == 413
+        assert b"file_too_large" in response.read()
+    finally:
+        connection.close()
+    assert sent < 2 * MAX_BYTES  # it did not wait for the whole body

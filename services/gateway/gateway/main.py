@@ -16,6 +16,7 @@ from gateway.api.router import api_router
 from gateway.api.routes import admin, audio_transcriptions, published, realtime
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
+from gateway.files.body_limit import UploadLimit
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
 from gateway.store.redis_store import SessionStore
@@ -58,6 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web.router)
     app.include_router(audio_transcriptions.router)
     app.include_router(realtime.router)
+    app.add_middleware(
+        UploadLimit, path_prefix=audio_transcriptions.router.prefix,
+        max_bytes=settings.files.max_bytes,
+    )  # fmt: skip
     app.mount(web.STATIC_PATH, web.static_files(), name="static")
     return app
 
