@@ -48,3 +48,8 @@ bench-redis: install
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
+
+## The images, the Helm chart, Compose and Skaffold, validated offline (part of `make test`).
+.PHONY: chart
+chart: install
+	$(PY) -m pytest tests/chart -q

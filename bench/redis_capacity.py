@@ -57,7 +57,7 @@ from bench import procstat, stats, targets
 from bench.procstat import Group
 from bench.run import SCRIPT_COMMANDS, _read_json_line
 from gateway.config import RedisSettings
-from gateway.store import redis_store
+from gateway.sessions.lifecycle import SessionState
 from gateway.store.redis_store import SessionStore
 from tests.support.processes import Proc
 
@@ -159,14 +159,16 @@ class Pod:
         sid = f"cap-{self.name}-{self.serial:07d}"
         await self.store.create(
             sid, config_json=self.config, token=secrets.token_urlsafe(32), owner=self.name,
-            ttl_s=TTL_S,
+            ttl_s=TTL_S, retry_window_s=3600,
         )  # fmt: skip
         self.counts["create"] += 1
         self.sessions[sid] = 0
 
     async def end_session(self, sid: str) -> None:
         seq = self.sessions.pop(sid)
-        await self.store.set_state(sid, epoch=1, state="stopped", audio_ms=seq * 2000, ttl_s=TTL_S)
+        await self.store.set_state(
+            sid, epoch=1, seq=seq, state=SessionState.STOPPED, audio_ms=seq * 2000, ttl_s=TTL_S
+        )
         self.counts["set_state"] += 1
         await self.new_session()
 
@@ -189,7 +191,7 @@ class Pod:
                     seq, payload, end_ms = self._next_final(sid)
                     await self.store.append_finals(
                         sid, epoch=1, finals=[(seq, payload)], committed_ms=end_ms,
-                        audio_ms=end_ms + 40, ttl_s=TTL_S,
+                        audio_ms=end_ms + 40, channel_ends=str(end_ms), ttl_s=TTL_S,
                     )  # fmt: skip
                     self.counts["append"] += 1
             for sid in [s for s in self.sessions if self.rng.random() < self.end_p]:
@@ -197,7 +199,7 @@ class Pod:
             rounds += 1
             if rounds % rounds_per_renewal == 0:
                 await self.store.renew(
-                    [(sid, 1, seq * 2000 + 40) for sid, seq in self.sessions.items()],
+                    [(sid, 1, seq * 2000 + 40, seq) for sid, seq in self.sessions.items()],
                     ttl_s=TTL_S,
                 )
                 self.counts["renew"] += len(self.sessions)
@@ -213,14 +215,13 @@ class Pod:
         ids = list(self.sessions)
         for i in range(0, len(ids), self.args.pipeline):
             chunk = []
-            now = redis_store.now_ms()
             for sid in ids[i : i + self.args.pipeline]:
                 seq, payload, end_ms = self._next_final(sid)
                 meta, finals = self.store.keys(sid)
                 chunk.append(
                     resp(b"EVALSHA", sha, b"2", meta.encode(), finals.encode(), b"1",
-                         b"%d" % TTL_S, b"%d" % end_ms, b"%d" % (end_ms + 40), b"%d" % now,
-                         b"%d" % seq, payload.encode())
+                         b"%d" % TTL_S, b"%d" % end_ms, b"%d" % (end_ms + 40),
+                         b"%d" % end_ms, b"%d" % seq, payload.encode())
                 )  # fmt: skip
             errors = await self.raw.call(b"".join(chunk), len(chunk))
             if errors:
@@ -297,7 +298,7 @@ async def worker_main(args: argparse.Namespace) -> None:
         sid = next(iter(pods[0].sessions))
         await store.append_finals(
             sid, epoch=1, finals=[(1, final_payload(1, args.final_bytes))], committed_ms=2000,
-            audio_ms=2000, ttl_s=TTL_S,
+            audio_ms=2000, channel_ends="2000", ttl_s=TTL_S,
         )  # fmt: skip
         pods[0].sessions[sid] = 1
     tasks = [asyncio.create_task(p.run(stop)) for p in pods]

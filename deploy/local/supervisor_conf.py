@@ -44,8 +44,12 @@ def fleet_programs(settings: FleetSettings, nginx_argv: list[str]) -> list[Progr
                 str(settings.redis_port),
                 "--save",
                 "",
+                # Finals survive a Redis crash: the AOF is written once a second (what
+                # "persisted" means: README, "Nothing lost").
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "everysec",
                 "--dir",
                 str(settings.run_dir / "redis"),
                 "--protected-mode",

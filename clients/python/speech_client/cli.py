@@ -280,6 +280,7 @@ async def _stream(
         options=options,
         resume_token=args.resume,
         last_seq=args.last_seq,
+        skip_committed=True,  # FILE is the session's audio from its start
     )
     try:
         async with session:

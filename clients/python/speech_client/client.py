@@ -102,6 +102,7 @@ class Transcription:
         options: ClientOptions | None = None,
         resume_token: str | None = None,
         last_seq: int = 0,
+        skip_committed: bool = False,
     ) -> None:
         if session_id is None and "/api/v1/transcribe/" not in url:
             session_id = uuid.uuid4().hex
@@ -112,10 +113,13 @@ class Transcription:
         self.options = options or ClientOptions()
         self.replay = ReplayBuffer()
         self.finals = FinalsTracker()
-        # Given, the session is an existing one: resume it, and send the audio from the
-        # server's committed offset on (the source's earlier audio is skipped).
+        # Given: the first connection resumes that session (`frames` then start at the
+        # offset the server resumes from) instead of starting one. With `skip_committed`,
+        # `frames` are the session's audio from its very start (a file given again) and
+        # what the server had committed is skipped. `last_seq`: finals already seen.
         self.resume_token: str | None = resume_token
         self.finals.last_seq = last_seq
+        self._skip_committed = skip_committed
         self._source_skip = 0
         self.reconnects = 0  # connections opened after the first
         self._frames = frames
@@ -325,7 +329,7 @@ class Transcription:
                 self._mark_ready(ready, deadline, 0)
             case TranscriptionResumed(resume_from_ms=ms):
                 offset = self.format.ms_to_bytes(ms)
-                if self.replay.end == 0 and self._pacer is None:
+                if self._skip_committed and self.replay.end == 0 and self._pacer is None:
                     # Resumed by token before sending anything: skip what was committed.
                     self.replay.skip_to(offset)
                     self._source_skip = offset

@@ -28,6 +28,17 @@ class RedisSettings(BaseModel):
     key_prefix: str = "speech"
 
 
+class RivaDiscoverySettings(BaseModel):
+    # In Kubernetes: watch the EndpointSlices of this Service and balance over its ready
+    # pods (backends/discovery.py) instead of `targets`, which then serve only until the
+    # first listing. Empty: the static `targets`.
+    service: str = ""
+    # The Service's namespace; empty: the pod's own.
+    namespace: str = ""
+    # The Service port Riva's gRPC API is on.
+    port_name: str = "grpc"
+
+
 class RivaSettings(BaseModel):
     # One or more `host:port` targets; each new stream goes to the one with the fewest
     # active streams (DESIGN.md, "Riva balancing").
@@ -38,6 +49,10 @@ class RivaSettings(BaseModel):
     api_key: SecretStr | None = None
     function_id: str | None = None
     connect_timeout_s: float = 5.0
+    # Keepalive pings on each channel: no oftener than a default-policy gRPC server
+    # accepts (5 minutes), see backends/riva.py.
+    keepalive_time_s: float = Field(default=300.0, ge=1.0)
+    discovery: RivaDiscoverySettings = RivaDiscoverySettings()
 
 
 class LimitSettings(BaseModel):
@@ -67,6 +82,16 @@ class LimitSettings(BaseModel):
     replay_max_s: float = Field(default=60.0, ge=0)
     # How long a drain waits for clients to move before closing their sockets.
     drain_timeout_s: float = Field(default=20.0, ge=0)
+    # A start_transcription for an id whose session has the same config and no final yet
+    # is the retry of a start whose reply was lost, for this long after the first.
+    start_retry_window_s: float = Field(default=3600.0, ge=0)
+    # Persisted finals each driver keeps, to restore what Redis may lose (AOF written once
+    # a second, a replica that lags its primary).
+    finals_kept: int = Field(default=16, ge=1)
+    # Finals kept for Redis while it is unreachable; past this the session ends loudly.
+    max_pending_finals: int = Field(default=1000, ge=1)
+    # A backend stream that takes audio and answers nothing this long is failed over.
+    backend_response_timeout_s: float = Field(default=30.0, gt=0)
 
     @property
     def replay_max_ms(self) -> int:

@@ -29,6 +29,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = SessionStore.from_settings(settings.redis)
         backend = RivaBackend(settings.riva)
+        # Riva endpoints from the Service's EndpointSlices, when configured (imported only
+        # then: the kubernetes client is large, and most processes never need it).
+        discovery = None
+        if settings.riva.discovery.service:
+            from gateway.backends.discovery import start_discovery
+
+            discovery = start_discovery(settings.riva, backend)
         registry = SessionRegistry(settings.limits)
         service = SessionService(settings, store, backend, registry)
         app.state.service = service
@@ -47,6 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if discovery is not None:
+                await discovery.close()
             await backend.close()
             await store.close()
 

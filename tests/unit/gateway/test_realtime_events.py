@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.realtime.openai_events import UnsupportedSession, config_from_session
-from gateway.realtime.transport import strip_wav_header
+from gateway.realtime.openai_socket import strip_wav_header
 
 
 def test_ga_formats() -> None:

@@ -1,4 +1,4 @@
-"""A `Transport` that speaks OpenAI's realtime transcription events on the socket and the
+"""A `ClientSocket` that speaks OpenAI's realtime transcription events on the socket and the
 gateway's protocol to the session service: the service runs the session exactly as for
 its own clients (state in Redis, backend failover), this class only translates.
 
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
-from starlette.websockets import WebSocket
+from starlette.types import Receive, Send
 
 from gateway.protocol import TranscriptionConfig
 from gateway.realtime.openai_events import (
@@ -30,7 +30,7 @@ from gateway.realtime.openai_events import (
     error_event,
     session_object,
 )
-from gateway.sessions.transport import ClientGone
+from gateway.sessions.client_socket import ClientGone
 
 Message = MutableMapping[str, Any]
 _FINALIZE: Message = {"type": "websocket.receive", "text": '{"type":"finalize"}'}
@@ -45,17 +45,19 @@ def strip_wav_header(audio: bytes) -> bytes:
     return audio[at + 8 :] if audio.startswith(b"RIFF") and at >= 0 else audio
 
 
-class OpenAIRealtimeTransport:
+class OpenAIRealtimeSocket:
     """`riva`: the client is NVIDIA's `riva.client.realtime` (it offered the token
     sub-protocol of `POST /v1/realtime/transcription_sessions`), whose events mean a
     little else: `commit` after every append (no end of utterance), `runtime_config`
     `force_eou` on an append for that, `input_audio_buffer.done` at the end, and a last
     `completed` with `is_last_result`."""
 
-    def __init__(self, websocket: WebSocket, session_id: str, *, riva: bool = False) -> None:
-        # The accepted socket's ASGI callables, as `AsgiTransport` does.
-        self._receive = websocket._receive
-        self._send = websocket._send
+    def __init__(
+        self, receive: Receive, send: Send, session_id: str, *, riva: bool = False
+    ) -> None:
+        # The accepted socket's ASGI callables, as `AsgiSocket` takes them.
+        self._receive = receive
+        self._send = send
         self.session_id = session_id
         self._ids = EventIds(session_id)
         self._config = TranscriptionConfig(sample_rate_hz=24000)
@@ -67,7 +69,7 @@ class OpenAIRealtimeTransport:
         self._beta = False  # configured by `transcription_session.update`
         self._audio_seen = False
         self._finals: list[str] = []
-        # The session service calls `receive` (an attribute, as in `Transport`).
+        # The session service calls `receive` (an attribute, as in `ClientSocket`).
         self.receive: Callable[[], Awaitable[Message]] = self._next_message
 
     def _item_id(self, seq: int) -> str:
