@@ -1,6 +1,7 @@
 """The browser page in real headless Chromium, its microphone fed LibriVox speech: the
 final text equals the speech server's own transcript of that audio, also when the gateway
-serving the session is killed mid-way (the page resumes on the other one)."""
+serving the session drains (SIGTERM) or is killed mid-way (the page resumes on another).
+Three gateways: each of the last two tests takes one away."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def fleet(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[dict[str,
         log_dir,
         redis_url=redis_url,
         riva_targets=f"127.0.0.1:{asr_server.port}",
-        names=["gw-page-1", "gw-page-2"],
+        names=["gw-page-1", "gw-page-2", "gw-page-3"],
     ) as (pods, nginx):
         yield {"nginx": nginx, **pods}
 
@@ -140,6 +141,29 @@ def test_page_transcribes_the_microphone(
     close_to(finals, reference)
     assert page.inner_text("#interim") == ""
     assert page.inner_text("#resumes") == "0"
+
+
+def test_page_moves_when_its_gateway_drains(
+    page: Page,
+    fleet: dict[str, Proc],
+    audio: bytes,
+    reference: list[str],
+    redis_url: str,
+    asr_server: Proc,
+) -> None:
+    """SIGTERM (a rolling deploy): the gateway sends `reconnect`, the page resumes on
+    another at once, and the gateway exits once its clients have moved."""
+    audio_ms = len(audio) // 32
+    session_id = speak_into_page(page, fleet, audio_ms)
+    page.wait_for_selector("#finals .final", timeout=30_000)
+    owner = owner_of(redis_url, session_id)
+    fleet[owner].stop(timeout=30)  # SIGTERM: drain, then exit
+    assert not fleet[owner].alive()
+    finals, captured = finish(page, audio_ms, "browser-page-drained.png")
+    assert int(page.inner_text("#resumes")) >= 1
+    assert owner_of(redis_url, session_id) != owner
+    assert finals == server_transcript(asr_server, captured)
+    close_to(finals, reference)
 
 
 def test_page_resumes_when_its_gateway_is_killed(
