@@ -38,6 +38,13 @@ class ReplayBuffer:
     def size(self) -> int:
         return self._end - self._start
 
+    def skip_to(self, offset: int) -> None:
+        """Start the stream at byte `offset`: the audio before it was sent, and committed,
+        by an earlier client of the session (a resume by token). Only before any append."""
+        if self._end:
+            raise ValueError("skip_to only applies to an empty stream")
+        self._start = self._end = offset
+
     def append(self, frame: bytes) -> int:
         """Keep `frame` (the next audio of the stream); returns its end offset."""
         self._frames.append((self._end, frame))
@@ -120,3 +127,13 @@ def backoff_delay(
     """
     ceiling = min(cap_s, base_s * 2**attempt)
     return max(minimum_s, (rand or random).uniform(0, ceiling))
+
+
+def skip_bytes(frames: Iterator[bytes], count: int) -> Iterator[bytes]:
+    """`frames` without their first `count` bytes (a frame they split keeps its tail)."""
+    for frame in frames:
+        if count >= len(frame):
+            count -= len(frame)
+            continue
+        yield frame[count:] if count else frame
+        count = 0

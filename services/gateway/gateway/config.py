@@ -122,6 +122,19 @@ class ServerSettings(BaseModel):
     ws_per_message_deflate: bool = False
 
 
+class FileSettings(BaseModel):
+    # POST /v1/audio/transcriptions: larger uploads get 413, longer audio 400.
+    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    max_duration_s: float = Field(default=4 * 3600.0, gt=0)
+    # Audio per Recognize call; each cut is placed at the quietest moment of the last
+    # `cut_search_s` seconds of the chunk.
+    chunk_s: float = Field(default=30.0, ge=5)
+    cut_search_s: float = Field(default=5.0, ge=0.1)
+    recognize_timeout_s: float = Field(default=120.0, gt=0)
+    # File transcriptions at once per process; more get 429.
+    max_concurrent: int = Field(default=4, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__", env_file=None, extra="ignore", case_sensitive=False
@@ -131,3 +144,4 @@ class Settings(BaseSettings):
     riva: RivaSettings = RivaSettings()
     limits: LimitSettings = LimitSettings()
     server: ServerSettings = ServerSettings()
+    files: FileSettings = FileSettings()

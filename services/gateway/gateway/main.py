@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
+from gateway import web
 from gateway.api.router import api_router
-from gateway.api.routes import admin
+from gateway.api.routes import admin, audio_transcriptions, published, realtime
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
+from gateway.files.body_limit import UploadLimit
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
 from gateway.store.redis_store import SessionStore
@@ -62,6 +64,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_router)
     app.include_router(admin.router)
     app.mount("/metrics", make_asgi_app())
+    app.include_router(published.root_router)
+    app.include_router(web.router)
+    app.include_router(audio_transcriptions.router)
+    app.include_router(realtime.router)
+    app.add_middleware(
+        UploadLimit, path_prefix=audio_transcriptions.router.prefix,
+        max_bytes=settings.files.max_bytes,
+    )  # fmt: skip
+    app.mount(web.STATIC_PATH, web.static_files(), name="static")
     return app
 
 
