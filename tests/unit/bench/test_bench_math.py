@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import loadgen, procstat, stats
+from bench import frames, procstat, session, stats
 
 # /proc/PID/stat of a gunicorn worker: a command name with a space and a parenthesis.
 STAT = (
@@ -91,39 +91,39 @@ def test_redis_calls_include_script_internal_commands() -> None:
 
 
 def test_client_frames_are_masked_with_a_zero_key() -> None:
-    small = loadgen.client_frame(0x1, b"hi")
+    small = frames.client_frame(0x1, b"hi")
     assert small == b"\x81\x82\x00\x00\x00\x00hi"
-    audio = loadgen.client_frame(0x2, b"\x01" * loadgen.FRAME_BYTES)
-    assert audio[:4] == b"\x82\xfe" + loadgen.FRAME_BYTES.to_bytes(2, "big")
+    audio = frames.client_frame(0x2, b"\x01" * frames.FRAME_BYTES)
+    assert audio[:4] == b"\x82\xfe" + frames.FRAME_BYTES.to_bytes(2, "big")
     assert audio[4:8] == b"\x00\x00\x00\x00"
-    assert len(audio) == 8 + loadgen.FRAME_BYTES
+    assert len(audio) == 8 + frames.FRAME_BYTES
 
 
 def test_noise_frames_are_100_ms_of_pcm16_and_all_differ() -> None:
-    frames = loadgen.noise_frames(4)
-    assert {len(f) for f in frames} == {3200}
-    assert len(set(frames)) == 4
-    assert frames == loadgen.noise_frames(4)
+    noise = frames.noise_frames(4)
+    assert {len(f) for f in noise} == {3200}
+    assert len(set(noise)) == 4
+    assert noise == frames.noise_frames(4)
 
 
 def test_expected_finals_count_the_partial_window_flushed_by_stop() -> None:
-    assert loadgen.expected_finals(0) == 0
-    assert loadgen.expected_finals(20) == 1
-    assert loadgen.expected_finals(21) == 2
-    assert loadgen.expected_finals(200) == 10
+    assert frames.expected_finals(0) == 0
+    assert frames.expected_finals(20) == 1
+    assert frames.expected_finals(21) == 2
+    assert frames.expected_finals(200) == 10
 
 
 def test_final_latency_is_measured_from_the_frame_that_completed_its_audio() -> None:
-    assert loadgen.frame_index_for(2000) == 19
-    assert loadgen.frame_index_for(2050) == 20  # a partial frame still needs frame 20
-    session = loadgen.Session.__new__(loadgen.Session)
-    session.sent_at = [10.0 + 0.1 * i for i in range(45)]
-    session.stop_at = 14.6
+    assert frames.frame_index_for(2000) == 19
+    assert frames.frame_index_for(2050) == 20  # a partial frame still needs frame 20
+    sess = session.Session.__new__(session.Session)
+    sess.sent_at = [10.0 + 0.1 * i for i in range(45)]
+    sess.stop_at = 14.6
     # Finals at 2 s and 4 s, and the stop's flush of the last half-second.
-    session.finals = [(11.925, 2000), (13.905, 4000), (14.62, 4500)]
-    in_window = session.latencies(10.0, 20.0)
+    sess.finals = [(11.925, 2000), (13.905, 4000), (14.62, 4500)]
+    in_window = sess.latencies(10.0, 20.0)
     assert in_window == pytest.approx([25.0, 5.0])
-    assert session.latencies(12.0, 20.0) == pytest.approx([5.0])
+    assert sess.latencies(12.0, 20.0) == pytest.approx([5.0])
 
 
 def _level(target: str, n: int, **kw: Any) -> dict[str, Any]:
