@@ -54,8 +54,9 @@ import redis.asyncio as aioredis
 import uvloop
 
 from bench import procstat, stats, targets
+from bench.level import SCRIPT_COMMANDS
+from bench.pipes import read_json_line as _read_json_line
 from bench.procstat import Group
-from bench.run import SCRIPT_COMMANDS, _read_json_line
 from gateway.config import RedisSettings
 from gateway.sessions.lifecycle import SessionState
 from gateway.store.redis_store import SessionStore
