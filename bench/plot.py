@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from bench.stats import SANE_P99_MS
 
+PLOTTED = ("search", "fraction", "fixed")
 _STYLE = {
     "direct": ("tab:gray", "gRPC direct (no target)"),
     "relay": ("tab:blue", "bare relay (1 core)"),
@@ -22,27 +23,17 @@ _STYLE = {
 
 def series(
     levels: Sequence[Mapping[str, Any]], target: str, key: str
-) -> tuple[list[int], list[float]]:
-    """(streams, values) of `target`'s search and fraction levels that have `key`,
-    sorted by streams (the last level measured at a load wins)."""
-    points: dict[int, float] = {}
+) -> list[tuple[int, float, bool]]:
+    """(streams, value, carried) of `target`'s search, fraction and fixed levels that have
+    `key`, sorted by streams (of two levels at one load, the later one)."""
+    points: dict[int, tuple[float, bool]] = {}
     for lv in levels:
-        if lv["target"] != target or lv.get("phase") not in ("search", "fraction"):
+        if lv["target"] != target or lv.get("phase") not in PLOTTED:
             continue
         value = lv.get(key)
         if value is not None:
-            points[int(lv["streams"])] = float(value)
-    ordered = sorted(points)
-    return ordered, [points[n] for n in ordered]
-
-
-def not_carried(levels: Sequence[Mapping[str, Any]], target: str) -> set[int]:
-    """The loads of `target`'s search and fraction levels that were not carried."""
-    return {
-        int(lv["streams"])
-        for lv in levels
-        if lv["target"] == target and lv.get("phase") in ("search", "fraction") and not lv.get("ok")
-    }
+            points[int(lv["streams"])] = (float(value), bool(lv.get("ok")))
+    return [(n, *points[n]) for n in sorted(points)]
 
 
 def write_plot(summary: Mapping[str, Any], path: Path, title: str = "") -> Path:
@@ -54,17 +45,18 @@ def write_plot(summary: Mapping[str, Any], path: Path, title: str = "") -> Path:
     cpu_ax, p99_ax = fig.subplots(2, 1, sharex=True)
     for target, (color, label) in _STYLE.items():
         for ax, key in ((cpu_ax, "cpu_pct_per_stream"), (p99_ax, "p99_ms")):
-            xs, ys = series(levels, target, key)
-            if not xs:
+            points = series(levels, target, key)
+            if not points:
                 continue
-            ax.plot(xs, ys, marker="o", color=color, label=label)
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=color,
+                    label=label)  # fmt: skip
             # A load not carried (an error, a lost final, a refusal, p99 or CPU too high):
             # a hollow marker on the line.
-            bad = not_carried(levels, target)
-            miss = [(x, y) for x, y in zip(xs, ys, strict=True) if x in bad]
+            miss = [(n, v) for n, v, ok in points if not ok]
             if miss:
-                ax.plot(*zip(*miss, strict=True), marker="o", linestyle="none",
-                        markerfacecolor="white", markeredgecolor=color)  # fmt: skip
+                ax.plot([n for n, _ in miss], [v for _, v in miss], marker="o",
+                        linestyle="none", markerfacecolor="white",
+                        markeredgecolor=color)  # fmt: skip
     overload = summary.get("overload")
     if overload and overload.get("admitted_p99_ms") is not None:
         p99_ax.plot(

@@ -57,8 +57,8 @@ from bench.redis_pods import POD_SESSIONS, worker_main
 from tests.support.processes import Proc
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# Measured by `python -m bench --relay-knee 500 --fractions 1.0` (500 sessions on one
-# gateway, 20 s window): finals and lease renewals, no start or stop.
+# Measured by `python -m bench --targets gateway --streams 500 --seconds 20` (500
+# sessions on one gateway, 20 s window): finals and lease renewals, no start or stop.
 BENCH_ROUND_TRIPS_PER_SESSION_SECOND = 0.6004
 BENCH_OPS_PER_SESSION_SECOND = 3.6002
 # Per start and per stop, as the scripts run them: EVALSHA + EXISTS, HSET, EXPIRE for

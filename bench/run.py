@@ -71,6 +71,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0,
         help="the gateways' LIMITS__MAX_CONCURRENT_SESSIONS (0: no cap within the run's loads)",
     )
+    p.add_argument(
+        "--streams",
+        default="",
+        help="fixed loads instead of the plan (comma-separated): the targets at these only, "
+        "no knee, no overload (while developing)",
+    )
     p.add_argument("--settle", type=float, default=2.0, help="after the ramp, before the window")
     p.add_argument("--ramp-rate", type=float, default=250.0, help="sessions opened per second")
     p.add_argument(
@@ -133,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: {problem}", file=sys.stderr)
         return 2
     fractions = knee.parse_fractions(args.fractions)
+    fixed = [int(n) for n in args.streams.split(",") if n.strip()]
     _raise_open_files_limit()
     run_dir = targets.repo_dir() / ".run" / "bench"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -142,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     levels: list[dict[str, Any]] = []
     per_frame: list[dict[str, Any]] = []
     frame_sizes = [int(f) for f in args.per_frame_ms.split(",") if f.strip()]
-    biggest = max(args.search_max, args.relay_knee, args.per_frame_streams)
+    biggest = max(args.search_max, args.relay_knee, args.per_frame_streams, *fixed)
     bench = Bench(args, run_dir, round(biggest * max(1.0, args.overload_factor)))
 
     def level(target: str, n: int, phase: str, **kw: Any) -> dict[str, Any]:
@@ -169,12 +176,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     bounds: dict[str, bool] = {}
     gateway_knee: int | None = None
+    relay_knee: int | None = None
     try:
+        # --streams: the targets at these loads only (no knee, no overload).
+        for n in fixed:
+            for target in (t for t in TARGETS if t in wanted):
+                levels.append(level(target, n, "fixed"))
         # 1. The yardstick: how many streams the bare relay carries on this machine.
-        relay_knee = args.relay_knee
-        if not relay_knee:
-            relay = search("relay", knee.KneeSearch(**search_kw))
-            relay_knee, bounds["relay"] = relay.knee, relay.is_lower_bound
+        if not fixed:
+            relay_knee = args.relay_knee
+            if not relay_knee:
+                relay = search("relay", knee.KneeSearch(**search_kw))
+                relay_knee, bounds["relay"] = relay.knee, relay.is_lower_bound
         # 2. Every target at fractions of it.
         plan = knee.fraction_loads(relay_knee, fractions) if relay_knee else []
         for f, n in plan:
@@ -223,7 +236,7 @@ def _check(args: argparse.Namespace, wanted: Sequence[str]) -> str | None:
     unknown = set(wanted) - set(TARGETS)
     if unknown:
         return f"unknown targets {sorted(unknown)}"
-    if "relay" not in wanted and not args.relay_knee:
+    if "relay" not in wanted and not args.relay_knee and not args.streams:
         return "the relay's knee is the yardstick: keep `relay` in --targets or give --relay-knee"
     if shutil.which("taskset") is None:
         return "taskset not found (util-linux)"
@@ -246,6 +259,7 @@ def _setup(args: argparse.Namespace, frame_sizes: Sequence[int]) -> dict[str, An
         "direct_client_core": args.direct_core or args.gateway_core,
         "nginx_target": "NGINX + two gunicorn gateways (WEB_CONCURRENCY=1 each), on both cores",
         "quick": args.quick,
+        "fixed_streams": args.streams or None,
         "seconds": args.seconds,
         "search": {
             "seconds": args.search_seconds,

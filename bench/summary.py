@@ -2,7 +2,8 @@
 fractions of the relay's knee, the overload level, Redis per frame, then every level.
 
 Pure functions over the levels' dicts, each tagged by the run with its `phase`
-("search", "fraction", "overload") and, for a fraction level, its `fraction`.
+("search", "fraction", "overload", or "fixed" for `--streams`) and, for a fraction
+level, its `fraction`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 from bench.stats import level_ok, marginal_per_frame
 
 Level = dict[str, Any]
+# Full-window levels of the plan (`fixed`: `--streams`, loads given instead of the plan).
+MEASURED = ("fraction", "fixed")
 # The fraction of the relay's knee at which the gateway's added latency is read.
 ADDED_P99_FRACTION = 0.6
 
@@ -87,7 +90,7 @@ def summarize(
     levels: Sequence[Level],
     per_frame_runs: Sequence[Level] = (),
     *,
-    relay_knee: int,
+    relay_knee: int | None,
     gateway_knee: int | None,
     fractions: Sequence[float],
     knee_lower_bounds: Mapping[str, bool] | None = None,
@@ -105,13 +108,13 @@ def summarize(
     at_knee = knee_level(levels, "gateway", gateway_knee) if gateway_knee else None
     overload = next((lv for lv in levels if lv.get("phase") == "overload"), None)
     gateway_fractions = [
-        lv for lv in levels if lv.get("phase") == "fraction" and lv["target"] == "gateway"
+        lv for lv in levels if lv.get("phase") in MEASURED and lv["target"] == "gateway"
     ]
     top = max(gateway_fractions, key=lambda lv: lv["streams"], default={})
     nginx_ok = [
         lv["streams"]
         for lv in levels
-        if lv.get("phase") == "fraction" and lv["target"] == "nginx" and lv.get("ok")
+        if lv.get("phase") in MEASURED and lv["target"] == "nginx" and lv.get("ok")
     ]
     bounds = dict(knee_lower_bounds or {})
     return {

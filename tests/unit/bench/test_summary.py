@@ -174,3 +174,17 @@ def test_a_level_with_a_refusal_a_lost_final_or_an_error_is_not_carried() -> Non
     assert not stats.level_ok(_level("gateway", 100, cpu_pct=100.0))
     # Two gateways on two cores: 150 % is below their two cores.
     assert stats.level_ok(_level("nginx", 500, cpu_pct=150.0, gateways=2))
+
+
+def test_fixed_loads_give_rates_but_no_knee() -> None:
+    levels = [
+        _level("relay", 500, "fixed", cpu_pct_per_stream=0.1),
+        _level("gateway", 500, "fixed", cpu_pct_per_stream=0.12),
+        _level("nginx", 500, "fixed", gateways=2),
+    ]
+    out = summary.summarize(levels, relay_knee=None, gateway_knee=None, fractions=FRACTIONS)
+    assert out["relay_knee_streams"] is None
+    assert out["capacity_ratio"] is None
+    assert out["cpu_ratio_vs_relay"] is None  # ratios are taken at fractions of a knee
+    assert out["redis_rates_at_streams"] == 500
+    assert out["e2e_nginx_two_gateways_max_streams"] == 500
