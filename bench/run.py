@@ -134,7 +134,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     wanted = [t.strip() for t in args.targets.split(",") if t.strip()]
-    problem = _check(args, wanted)
+    problem = check_plan(args, wanted)
     if problem:
         print(f"bench: {problem}", file=sys.stderr)
         return 2
@@ -232,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace, wanted: Sequence[str]) -> str | None:
+def check_plan(args: argparse.Namespace, wanted: Sequence[str]) -> str | None:
+    """Why the run cannot be carried out as asked (None if it can), before it starts."""
     unknown = set(wanted) - set(TARGETS)
     if unknown:
         return f"unknown targets {sorted(unknown)}"
