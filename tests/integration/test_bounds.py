@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from speech_client import Audio, AudioFormat, Transcript, transcribe
 from tests.support.fixtures_asr import asr_argv, asr_health_serving
 from tests.support.fixtures_gateway import GatewayFactory, http_get
 from tests.support.processes import Proc, free_port, poll_until, start
 from tests.support.riva_direct import direct_finals
-from tests.support.ws import collect, frames, open_ws, session_url
+from tests.support.ws import collect, frames, next_event, open_ws, session_url
 from tests.support.ws import start as start_session
 
 pytestmark = pytest.mark.integration
@@ -153,3 +154,57 @@ async def test_a_client_that_stops_reading_is_a_slow_consumer(
         )
     finally:
         server.stop()
+
+
+async def test_a_worker_at_its_cap_refuses_new_sessions_but_takes_its_resumes(
+    redis_url: str, gateway_factory: GatewayFactory, asr_synthetic_server: Proc
+) -> None:
+    gateway = gateway_factory(
+        redis_url=redis_url,
+        riva_targets=f"127.0.0.1:{asr_synthetic_server.port}",
+        env={"LIMITS__MAX_CONCURRENT_SESSIONS": "2"},
+    )
+    url = f"ws://127.0.0.1:{gateway.port}"
+    # Three sockets upgraded while none has started: the third start finds the cap taken
+    # (sessions being opened count) and gets 1013 with retry_after_s.
+    sockets = [await open_ws(url, f"cap-{i}-{time.time_ns()}") for i in range(3)]
+    answers = await asyncio.gather(*(start_session(ws) for ws in sockets))
+    events = sorted(a["event"] for a in answers)
+    assert events == ["error", "transcription_started", "transcription_started"], answers
+    refused = next(a for a in answers if a["event"] == "error")
+    assert (refused["code"], refused["retryable"]) == ("capacity_exhausted", True)
+    assert refused["retry_after_s"] > 0
+    loser = sockets[answers.index(refused)]
+    assert (await collect(loser, 10)).close_code == 1013
+    # At the cap: not ready, and a new session is refused before the upgrade.
+    assert http_get(f"http://127.0.0.1:{gateway.port}/api/v1/health/ready")[0] == 503
+    with pytest.raises(InvalidStatus) as denied:
+        await open_ws(url, f"cap-new-{time.time_ns()}")
+    assert denied.value.response.status_code == 503
+    assert denied.value.response.headers["Retry-After"] == "1"
+    # A resume of a session it serves is still taken.
+    live = [ws for ws, a in zip(sockets, answers, strict=True) if a is not refused]
+    started = next(a for a in answers if a is not refused)
+    async with await open_ws(url, started["session_id"]) as again:
+        resume = {"type": "resume_transcription", "resume_token": started["resume_token"]}
+        await again.send(json.dumps(resume))
+        assert (await next_event(again))["event"] == "transcription_resumed"
+    for ws in live:
+        await ws.close()
+
+
+async def test_a_worker_whose_loop_lags_is_saturated(
+    redis_url: str, gateway_factory: GatewayFactory, asr_synthetic_server: Proc
+) -> None:
+    """A lag bound no loop can meet: the worker reports not ready and refuses sessions."""
+    gateway = gateway_factory(
+        redis_url=redis_url,
+        riva_targets=f"127.0.0.1:{asr_synthetic_server.port}",
+        env={"LIMITS__MAX_LOOP_LAG_S": "0.000001"},
+    )
+    ready = f"http://127.0.0.1:{gateway.port}/api/v1/health/ready"
+    await asyncio.to_thread(poll_until, lambda: http_get(ready)[0] == 503, 10, "saturated")
+    assert json.loads(http_get(ready)[1])["checks"]["capacity"] is False
+    with pytest.raises(InvalidStatus) as denied:
+        await open_ws(f"ws://127.0.0.1:{gateway.port}", f"lag-{time.time_ns()}")
+    assert denied.value.response.status_code == 503

@@ -17,3 +17,7 @@ FINALS = Counter("gateway_finals_total", "Final transcripts sent to clients")
 AUDIO_SECONDS = Counter(
     "gateway_audio_seconds_total", "Seconds of audio received, counted when a connection ends"
 )
+SESSIONS_REFUSED = Counter(
+    "gateway_sessions_refused_total",
+    "Connections refused by admission control after the upgrade (saturated or draining)",
+)

@@ -28,6 +28,7 @@ from gateway.protocol import (
     TranscriptionStopped,
     client_message_adapter,
 )
+from gateway.sessions.admission import Admission
 from gateway.sessions.client_socket import ClientGone, ClientSocket
 from gateway.sessions.failures import (
     describe_validation_error,
@@ -67,6 +68,7 @@ class SessionService:
         self.store = store
         self.backend = backend
         self.registry = registry
+        self.admission = Admission(settings.limits)
         self.draining = False
 
     async def handle(self, transport: ClientSocket, session_id: str) -> None:
@@ -75,11 +77,15 @@ class SessionService:
         outcome = "error"
         try:
             opening = await self._await_opening(transport)
-            self._check_capacity(session_id)
-            if isinstance(opening, StartTranscription):
-                session = await self._start(transport, session_id, opening.config)
-            else:
-                session = await self._resume(transport, session_id, opening)
+            self._admit(session_id)
+            self.admission.opening += 1
+            try:
+                if isinstance(opening, StartTranscription):
+                    session = await self._start(transport, session_id, opening.config)
+                else:
+                    session = await self._resume(transport, session_id, opening)
+            finally:
+                self.admission.opening -= 1
             if session is not None:
                 await session.run()
             outcome = "stopped"
@@ -143,23 +149,30 @@ class SessionService:
                 close_code=CloseCode.POLICY,
             ) from None
 
-    def _check_capacity(self, session_id: str) -> None:
+    def refusal(self, session_id: str) -> SessionError | None:
+        """Why this worker does not take a connection for `session_id` now (None: it
+        does): draining, or saturated unless it already serves that session."""
         if self.draining:
-            raise SessionError(
+            return SessionError(
                 ErrorCode.CAPACITY_EXHAUSTED,
                 "this gateway is draining: connect again",
                 retryable=True,
                 close_code=CloseCode.TRY_AGAIN_LATER,
                 retry_after_s=0.5,
             )
-        if self.registry.at_capacity and session_id not in self.registry.sessions:
-            raise SessionError(
-                ErrorCode.CAPACITY_EXHAUSTED,
-                "this gateway is at capacity",
-                retryable=True,
-                close_code=CloseCode.TRY_AGAIN_LATER,
-                retry_after_s=1.0,
-            )
+        return self.admission.refusal(
+            len(self.registry.sessions), serves_it=session_id in self.registry.sessions
+        )
+
+    @property
+    def saturated(self) -> bool:
+        return self.admission.saturated(len(self.registry.sessions))
+
+    def _admit(self, session_id: str) -> None:
+        refused = self.refusal(session_id)
+        if refused is not None:
+            metrics.SESSIONS_REFUSED.inc()
+            raise refused
 
     async def _start(
         self, transport: ClientSocket, session_id: str, config: TranscriptionConfig
@@ -339,8 +352,12 @@ class SessionService:
     async def run_housekeeping(self, tick_s: float = 1.0, renew_every: int = 10) -> None:
         """The pod's one periodic task: rate and idle limits every tick, leases less often."""
         ticks = 0
+        loop = asyncio.get_running_loop()
         while True:
+            asked = loop.time()
             await asyncio.sleep(tick_s)
+            # How late the loop woke us: what admission control reads.
+            self.admission.observe(loop.time() - asked - tick_s)
             ticks += 1
             try:
                 self.registry.tick()

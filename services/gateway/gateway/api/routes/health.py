@@ -32,7 +32,7 @@ async def ready(service: ServiceDep) -> JSONResponse:
     checks = {
         "redis": redis,
         "speech_backend": backend,
-        "capacity": not service.registry.at_capacity,
+        "capacity": not service.saturated,
         "accepting": not service.draining,
     }
     ok = all(checks.values())

@@ -44,9 +44,16 @@ class TranscribeEndpoint:
         if not origin_allowed(websocket.headers.get("origin"), settings.server.allowed_origins):
             await _deny(websocket, 403, "forbidden_origin: origin not allowed")
             return
-        if service.draining:
+        refused = service.refusal(session_id)
+        if refused is not None:
             # Before the upgrade, so that NGINX tries the next gateway at once.
-            await _deny(websocket, 503, "draining: connect again")
+            await websocket.send_denial_response(
+                PlainTextResponse(
+                    f"{refused.code.value}: {refused.message}",
+                    status_code=503,
+                    headers={"Retry-After": str(max(1, round(refused.retry_after_s or 1)))},
+                )
+            )
             return
         await websocket.accept()
         await service.handle(AsgiSocket(receive, send), session_id)
