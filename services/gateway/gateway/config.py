@@ -60,6 +60,9 @@ class LimitSettings(BaseModel):
     # A worker whose event loop runs this late (its housekeeping tick, held as a decaying
     # peak) is saturated: new sessions are refused (1013 or 503) and readiness fails.
     max_loop_lag_s: float = Field(default=0.15, gt=0)
+    # ... or whose event loop's thread is on the CPU this share of the time (averaged
+    # over a few ticks).
+    max_loop_busy: float = Field(default=0.9, gt=0, le=1)
     # Largest binary frame accepted; larger gets `frame_too_large` and close 1009.
     max_frame_bytes: int = Field(default=256 * 1024, ge=1024)
     # Largest text (JSON) message accepted, a start_transcription with its config included;

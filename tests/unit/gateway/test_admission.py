@@ -44,3 +44,15 @@ def test_a_resume_of_a_session_it_serves_is_taken_even_when_saturated() -> None:
     gate.observe(1.0)
     assert gate.refusal(1, serves_it=True) is None
     assert gate.refusal(1, serves_it=False) is not None
+
+
+def test_a_loop_busy_nearly_all_the_time_is_saturated() -> None:
+    gate = admission()
+    gate.observe(0.0, busy=0.97)
+    assert not gate.saturated(0)  # one busy second is not saturation
+    for _ in range(4):
+        gate.observe(0.0, busy=0.97)
+    assert gate.saturated(0)
+    for _ in range(3):
+        gate.observe(0.0, busy=0.5)
+    assert not gate.saturated(0)

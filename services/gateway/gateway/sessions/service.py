@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 
 import orjson
 from pydantic import ValidationError
@@ -354,10 +355,12 @@ class SessionService:
         ticks = 0
         loop = asyncio.get_running_loop()
         while True:
-            asked = loop.time()
+            asked, cpu = loop.time(), time.thread_time()
             await asyncio.sleep(tick_s)
-            # How late the loop woke us: what admission control reads.
-            self.admission.observe(loop.time() - asked - tick_s)
+            # How late the loop woke us, and how busy its thread was: what admission
+            # control reads.
+            elapsed = loop.time() - asked
+            self.admission.observe(elapsed - tick_s, (time.thread_time() - cpu) / elapsed)
             ticks += 1
             try:
                 self.registry.tick()
