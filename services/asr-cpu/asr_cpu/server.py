@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
 
+from asr_cpu import metrics
 from asr_cpu.engines import create_engine
 from asr_cpu.servicer import RivaAsrServicer
 from asr_cpu.settings import Settings
@@ -40,6 +41,9 @@ async def serve(settings: Settings) -> None:
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         port = server.add_insecure_port(f"{settings.host}:{settings.port}")
         await server.start()
+        if settings.metrics_port is not None:
+            metrics.STREAMS_LIMIT.set(settings.max_streams)
+            metrics.serve_metrics(settings.host, settings.metrics_port)
         for service in ("", RIVA_SERVICE):
             await health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(

@@ -27,6 +27,7 @@ class Settings:
     max_segment_s: float
     warm_decoders: int
     log_level: str
+    metrics_port: int | None = None
 
 
 def _positive_float(text: str) -> float:
@@ -97,6 +98,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="pocketsphinx: decoders created before serving",
     )
     flag("log-level", default="INFO", help="logging level")
+    flag(
+        "metrics-port",
+        default=None,
+        type=int,
+        help="serve Prometheus metrics on this port (same host); off when unset",
+    )
     return parser
 
 
@@ -127,4 +134,5 @@ def parse_settings(
         max_segment_s=_positive_float(str(args.max_segment)),
         warm_decoders=int(args.warm_decoders),
         log_level=str(args.log_level).upper(),
+        metrics_port=int(args.metrics_port) if args.metrics_port is not None else None,
     )

@@ -9,12 +9,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
 
 from gateway.api.router import api_router
 from gateway.api.routes import admin
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
+from gateway.observability.exposition import mount_metrics
+from gateway.observability.sampler import PodSampler
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
 from gateway.store.redis_store import SessionStore
@@ -33,6 +34,10 @@ def create_app(settings: Settings) -> FastAPI:
         background = [
             asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
             asyncio.create_task(service.watch_takeovers(), name="takeovers"),
+            asyncio.create_task(
+                PodSampler(service, capacity=settings.limits.max_concurrent_sessions).run(),
+                name="pod-metrics",
+            ),
         ]
         # Start-up objects live forever: keep them out of every later GC pass (full
         # collections set the latency tail near saturation, DESIGN.md).
@@ -52,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.include_router(api_router)
     app.include_router(admin.router)
-    app.mount("/metrics", make_asgi_app())
+    mount_metrics(app)
     return app
 
 

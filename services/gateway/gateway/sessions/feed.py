@@ -27,6 +27,7 @@ from gateway.backends.balancer import Endpoint
 from gateway.backends.riva import RivaBackend, RivaClient, StreamCall
 from gateway.backends.riva_config import streaming_config
 from gateway.errors import SessionError
+from gateway.observability import events
 from gateway.protocol import CloseCode, ErrorCode, TranscriptionConfig
 from gateway.sessions.failures import FAILOVER_CODES, backend_error
 from gateway.sessions.replay import ReplayBuffer
@@ -139,6 +140,7 @@ class BackendFeed:
                             await self._on_result(result)
                     failures = 0
             except grpc.aio.AioRpcError as exc:
+                events.backend_stream_failed(exc.code())
                 if exc.code() not in FAILOVER_CODES:
                     raise backend_error(exc) from None
                 self._backend.balancer.mark_failed(endpoint)
@@ -152,6 +154,7 @@ class BackendFeed:
                     exc.code().name,
                 )
                 replay, failed = self._restart_after_last_final(exc), endpoint
+                events.backend_failover()
                 continue
             finally:
                 self.call = None

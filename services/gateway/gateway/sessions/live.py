@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from gateway.backends.riva import RivaBackend
 from gateway.config import LimitSettings
 from gateway.errors import Fenced, RecordLost, SessionError, StoreUnavailable
 from gateway.observability import metrics
+from gateway.observability.fold import FOLDER
 from gateway.protocol import (
     CloseCode,
     ErrorCode,
@@ -249,6 +251,7 @@ class LiveSession:
             )
 
     async def _on_result(self, result: asr.StreamingRecognitionResult) -> None:
+        received_at = time.perf_counter()
         feed = self.feed
         channel = result.channel_tag
         processed_ms = round(result.audio_processed * 1000)
@@ -267,6 +270,7 @@ class LiveSession:
         payload = _dumps(event)
         if not is_final:
             await self.transport.send_text(payload)
+            FOLDER.interim_sent(self, received_at, len(payload))
             return
         self.seq += 1
         end_ms = event["end_ms"]
@@ -282,6 +286,7 @@ class LiveSession:
         # Persisted before sent: a resume replays exactly what the client may have missed.
         persisted = await self.persist()
         await self.transport.send_text(payload)
+        FOLDER.final_sent(self, received_at, end_ms, len(payload))
         if persisted:
             await self.transport.send_text(
                 _dumps({"event": "audio_committed", "committed_ms": self.committed_ms})

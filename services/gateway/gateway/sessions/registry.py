@@ -6,6 +6,8 @@ import asyncio
 
 from gateway.config import LimitSettings
 from gateway.observability import metrics
+from gateway.observability.fold import FOLDER
+from gateway.observability.loop_lag import LoopLag
 from gateway.sessions.live import LiveSession
 
 
@@ -15,6 +17,7 @@ class SessionRegistry:
         self.sessions: dict[str, LiveSession] = {}
         self._empty = asyncio.Event()
         self._empty.set()
+        self.loop_lag = LoopLag()  # what admission control reads
 
     @property
     def at_capacity(self) -> bool:
@@ -28,6 +31,7 @@ class SessionRegistry:
     def remove(self, session: LiveSession) -> None:
         if self.sessions.get(session.session_id) is session:
             del self.sessions[session.session_id]
+            FOLDER.close(session)
         if not self.sessions:
             self._empty.set()
         metrics.SESSIONS_ACTIVE.set(len(self.sessions))
@@ -41,3 +45,4 @@ class SessionRegistry:
         now = asyncio.get_running_loop().time()
         for session in list(self.sessions.values()):
             session.tick(now)
+        FOLDER.fold(self.sessions.values(), now)

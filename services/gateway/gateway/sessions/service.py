@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.errors import Fenced, RecordLost, SessionError, StoreUnavailable
-from gateway.observability import metrics
+from gateway.observability import events, metrics
 from gateway.protocol import (
     CloseCode,
     ErrorCode,
@@ -89,7 +89,6 @@ class SessionService:
         finally:
             if session is not None:
                 self.registry.remove(session)
-                metrics.AUDIO_SECONDS.inc((session.audio_ms - session.session_start_ms) / 1000)
                 if not session.finished:
                     await self._detach(session)
             metrics.SESSIONS_ENDED.labels(outcome).inc()
@@ -138,6 +137,7 @@ class SessionService:
 
     def _check_capacity(self, session_id: str) -> None:
         if self.draining:
+            events.rejected("draining")
             raise SessionError(
                 ErrorCode.CAPACITY_EXHAUSTED,
                 "this gateway is draining: connect again",
@@ -146,6 +146,7 @@ class SessionService:
                 retry_after_s=0.5,
             )
         if self.registry.at_capacity and session_id not in self.registry.sessions:
+            events.rejected("capacity")
             raise SessionError(
                 ErrorCode.CAPACITY_EXHAUSTED,
                 "this gateway is at capacity",
@@ -312,7 +313,7 @@ class SessionService:
         """The pod's one periodic task: rate and idle limits every tick, leases less often."""
         ticks = 0
         while True:
-            await asyncio.sleep(tick_s)
+            await self.registry.loop_lag.sleep(tick_s)
             ticks += 1
             try:
                 self.registry.tick()
@@ -359,8 +360,7 @@ class SessionService:
                 retryable=True,
                 close_code=CloseCode.INTERNAL,
             )
-        if error.notify:
-            metrics.SESSION_ERRORS.labels(error.code.value).inc()
+        events.session_failed(error)
         with contextlib.suppress(Exception):
             if error.notify:
                 await transport.send_text(orjson.dumps(error.event()).decode())

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.config import RedisSettings
 from gateway.errors import Fenced, RecordLost, StoreUnavailable
+from gateway.observability.redis_ops import RedisOp
 
 T = TypeVar("T")
 
@@ -185,13 +186,14 @@ class SessionStore:
         return [f"{tag}:meta", f"{tag}:finals"]
 
     async def ping(self) -> bool:
-        return bool(await self._call(self._redis.ping))
+        return bool(await self._call("ping", self._redis.ping))
 
     async def create(
         self, session_id: str, *, config_json: str, token: str, owner: str, ttl_s: int
     ) -> bool:
         """Record a new session; False if one with this id exists."""
         created = await self._call(
+            "create",
             self._create,
             keys=self.keys(session_id),
             args=[ttl_s, config_json, hash_token(token), owner, now_ms()],
@@ -213,7 +215,9 @@ class SessionStore:
         for seq, payload in finals:
             args.append(seq)
             args.append(payload)
-        stored = int(await self._call(self._append, keys=self.keys(session_id), args=args))
+        stored = int(
+            await self._call("append_finals", self._append, keys=self.keys(session_id), args=args)
+        )
         _check_fence(session_id, stored)
         return stored
 
@@ -221,6 +225,7 @@ class SessionStore:
         self, session_id: str, *, epoch: int, state: str, audio_ms: int, ttl_s: int
     ) -> None:
         result = await self._call(
+            "set_state",
             self._set_state,
             keys=self.keys(session_id),
             args=[epoch, ttl_s, state, audio_ms, now_ms()],
@@ -244,12 +249,13 @@ class SessionStore:
                     )
                 return [int(r) for r in await pipe.execute()]
 
-        return await self._call(run)
+        return await self._call("renew", run)
 
     async def resume(
         self, session_id: str, *, token: str, owner: str, resume_window_s: float, ttl_s: int
     ) -> Resumed:
         reply = await self._call(
+            "resume",
             self._resume,
             keys=self.keys(session_id),
             args=[hash_token(token), owner, now_ms(), int(resume_window_s * 1000), ttl_s],
@@ -267,7 +273,7 @@ class SessionStore:
 
     async def epoch(self, session_id: str) -> int:
         """The session's current epoch (0 if it has no record)."""
-        value = await self._call(self._hget, self.keys(session_id)[0], "epoch")
+        value = await self._call("epoch", self._hget, self.keys(session_id)[0], "epoch")
         return int(value or 0)
 
     async def _hget(self, key: str, field: str) -> str | None:
@@ -275,13 +281,15 @@ class SessionStore:
 
     async def publish_takeover(self, session_id: str, epoch: int) -> None:
         """Tell every pod that `session_id` now runs at `epoch` (its old driver must stop)."""
-        await self._call(self._redis.publish, self.takeover_channel, f"{epoch} {session_id}")
+        await self._call(
+            "publish_takeover", self._redis.publish, self.takeover_channel, f"{epoch} {session_id}"
+        )
 
     def pubsub(self) -> aioredis.client.PubSub:
         return self._redis.pubsub(ignore_subscribe_messages=True)
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        raw: dict[str, str] = await self._call(self._hgetall, self.keys(session_id)[0])
+        raw: dict[str, str] = await self._call("get", self._hgetall, self.keys(session_id)[0])
         if not raw:
             return None
         return SessionRecord(
@@ -301,7 +309,7 @@ class SessionStore:
     async def finals_after(self, session_id: str, last_seq: int) -> list[tuple[int, str]]:
         """The stored finals with seq > last_seq, in order, as (seq, payload)."""
         entries: list[tuple[str, dict[str, str]]] = await self._call(
-            self._xrange, self.keys(session_id)[1], f"{last_seq + 1}-0"
+            "finals_after", self._xrange, self.keys(session_id)[1], f"{last_seq + 1}-0"
         )
         return [(int(entry_id.split("-", 1)[0]), fields["f"]) for entry_id, fields in entries]
 
@@ -311,8 +319,9 @@ class SessionStore:
     async def _xrange(self, key: str, start: str) -> list[tuple[str, dict[str, str]]]:
         return await self._redis.xrange(key, min=start, max="+")  # type: ignore[return-value]
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    async def _call(self, op: str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         try:
-            return await fn(*args, **kwargs)
+            with RedisOp(op):
+                return await fn(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc

@@ -7,6 +7,7 @@ from starlette.responses import PlainTextResponse
 
 from gateway.api.deps import ServiceDep, SettingsDep
 from gateway.api.transport import AsgiTransport
+from gateway.observability import events
 from gateway.protocol import SESSION_ID_RE
 
 router = APIRouter(tags=["transcribe"])
@@ -27,11 +28,13 @@ async def transcribe(
         )
         return
     if not origin_allowed(websocket.headers.get("origin"), settings.server.allowed_origins):
+        events.rejected("origin")
         await websocket.send_denial_response(
             PlainTextResponse("forbidden_origin: origin not allowed", status_code=403)
         )
         return
     if service.draining:
+        events.rejected("draining")
         # Before the upgrade, so that NGINX tries the next gateway at once.
         await websocket.send_denial_response(
             PlainTextResponse("draining: connect again", status_code=503)
