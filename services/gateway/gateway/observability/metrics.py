@@ -9,6 +9,8 @@ the workers up: gauges say how (`livesum`: dead workers drop out).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # From 1 ms to 10 s: the latency targets sit in the tens of milliseconds, a stalled
@@ -141,9 +143,30 @@ WORKER_STARTS = Counter(
 )
 
 
-def init_labels() -> None:
+# Label values created at zero at start-up, so that every series a dashboard or alert
+# reads exists (under gunicorn a series nobody touched is not exported at all).
+SESSION_OUTCOMES = ("stopped", "client_gone", "moved")
+BACKEND_ERROR_CODES = (
+    "UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN",
+    "CANCELLED", "INVALID_ARGUMENT",
+)  # fmt: skip
+REDIS_ERROR_KINDS = (
+    "timeout", "connection", "readonly", "oom", "loading", "response", "other", "client",
+)  # fmt: skip
+
+
+def init_labels(error_codes: Iterable[str]) -> None:
     """Create the labelled series a dashboard or alert expects to see at zero."""
+    codes = list(error_codes)
     for reason in REJECTION_REASONS:
         SESSIONS_REJECTED.labels(reason)
     for kind in ("interim", "final"):
         ADDED_LATENCY.labels(kind)
+    for code in codes:
+        SESSION_ERRORS.labels(code)
+    for outcome in (*SESSION_OUTCOMES, *codes):
+        SESSIONS_ENDED.labels(outcome)
+    for code in BACKEND_ERROR_CODES:
+        BACKEND_STREAM_ERRORS.labels(code)
+    for kind in REDIS_ERROR_KINDS:
+        REDIS_ERRORS.labels(kind)

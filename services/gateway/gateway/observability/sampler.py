@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2
 from gateway.backends.balancer import Endpoint
 from gateway.backends.riva import RivaClient
 from gateway.observability import metrics
+from gateway.protocol import ErrorCode
 
 if TYPE_CHECKING:
     from gateway.sessions.service import SessionService
@@ -26,7 +27,7 @@ class PodSampler:
 
     async def run(self, tick_s: float = 1.0) -> None:
         """Sample every `tick_s`, health-check the endpoints every `probe_every` ticks."""
-        metrics.init_labels()
+        metrics.init_labels(code.value for code in ErrorCode)
         metrics.WORKER_STARTS.inc()
         ticks = 0
         while True:
