@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
 
-from asr_cpu import metrics
+from asr_cpu import metrics, tracing
 from asr_cpu.engines import create_engine
 from asr_cpu.servicer import RivaAsrServicer
 from asr_cpu.settings import Settings
@@ -23,6 +23,7 @@ SHUTDOWN_GRACE_S = 5.0
 
 
 async def serve(settings: Settings) -> None:
+    tracing.configure_from_env()
     executor = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
     try:
         loop = asyncio.get_running_loop()

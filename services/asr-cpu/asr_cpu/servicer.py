@@ -15,10 +15,11 @@ from concurrent.futures import Executor, Future
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+from opentelemetry.trace import Span
 from riva.client.proto import riva_asr_pb2 as asr
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
 
-from asr_cpu import metrics
+from asr_cpu import metrics, tracing
 from asr_cpu.engines import Engine, StreamRecognizer
 from asr_cpu.results import Result, to_batch_result, to_streaming_result
 from asr_cpu.stream_config import (
@@ -109,16 +110,19 @@ class RivaAsrServicer(asr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[m
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"server at capacity ({self.limiter.limit} concurrent streams)",
             )
+        span = tracing.start_stream_span(context)
         try:
-            async for response in self._stream(request_iterator, context):
+            async for response in self._stream(request_iterator, context, span):
                 yield response
         finally:
             self.limiter.release()
+            span.end()
 
     async def _stream(
         self,
         requests: AsyncIterator[asr.StreamingRecognizeRequest],
         context: grpc.aio.ServicerContext[Any, Any],
+        span: Span,
     ) -> AsyncIterator[asr.StreamingRecognizeResponse]:
         invalid = grpc.StatusCode.INVALID_ARGUMENT
         first = await anext(aiter(requests), None)
@@ -177,6 +181,7 @@ class RivaAsrServicer(asr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[m
             calls.close(recognizer)
             audio_s = received / settings.bytes_per_frame / settings.sample_rate
             metrics.stream_ended(outcome.partition(":")[0], audio_s, decode_s)
+            tracing.end_stream_span(span, outcome.partition(":")[0], audio_s, finals)
             log.info(
                 "stream %d end %s audio=%.2fs finals=%d wall=%.2fs",
                 stream_id, outcome, audio_s, finals, time.monotonic() - started,

@@ -16,6 +16,7 @@ from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.observability.exposition import mount_metrics
 from gateway.observability.sampler import PodSampler
+from gateway.observability.tracing import configure_from_env
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
 from gateway.store.redis_store import SessionStore
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_from_env("speech-gateway", settings.server.pod_name)
         store = SessionStore.from_settings(settings.redis)
         backend = RivaBackend(settings.riva)
         registry = SessionRegistry(settings.limits)

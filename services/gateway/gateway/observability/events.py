@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from gateway.errors import SessionError
-from gateway.observability import metrics
+from gateway.observability import metrics, tracing
 from gateway.protocol import ErrorCode
 
 
@@ -21,11 +23,19 @@ def session_failed(error: SessionError) -> None:
     elif error.code is ErrorCode.SESSION_EXISTS:
         # Silent and "exists": another connection resumed the session (a takeover).
         metrics.SESSIONS_TAKEN_OVER.inc()
+        tracing.session_event("takeover")
 
 
 def backend_stream_failed(code: grpc.StatusCode) -> None:
+    """The current backend stream failed (its span is the current one)."""
     metrics.BACKEND_STREAM_ERRORS.labels(code.name).inc()
+    trace.get_current_span().set_status(Status(StatusCode.ERROR, code.name))
 
 
 def backend_failover() -> None:
     metrics.BACKEND_FAILOVERS.inc()
+    tracing.session_event("failover")
+
+
+def session_resumed(epoch: int) -> None:
+    tracing.session_event("resume", epoch=epoch)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
+from opentelemetry.trace import Span, Status, StatusCode
 from redis.exceptions import (
     BusyLoadingError,
     OutOfMemoryError,
@@ -17,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.observability import metrics
+from gateway.observability.tracing import child_span
 
 
 def error_kind(exc: BaseException) -> str:
@@ -41,14 +43,16 @@ def error_kind(exc: BaseException) -> str:
 class RedisOp:
     """`with RedisOp("append_finals"): ...` observes the duration and any error."""
 
-    __slots__ = ("_op", "_started")
+    __slots__ = ("_op", "_span", "_started")
 
     def __init__(self, op: str) -> None:
         self._op = op
         self._started = 0.0
+        self._span: Span | None = None
 
     def __enter__(self) -> None:
         self._started = time.perf_counter()
+        self._span = child_span(f"redis {self._op}")
 
     def __exit__(
         self,
@@ -60,3 +64,8 @@ class RedisOp:
         # Cancellation is the caller giving up, not Redis failing.
         if isinstance(exc, Exception):
             metrics.REDIS_ERRORS.labels(error_kind(exc)).inc()
+        if self._span is not None:
+            self._span.set_attribute("db.system", "redis")
+            if isinstance(exc, Exception):
+                self._span.set_status(Status(StatusCode.ERROR, error_kind(exc)))
+            self._span.end()

@@ -27,7 +27,7 @@ from gateway.backends.balancer import Endpoint
 from gateway.backends.riva import RivaBackend, RivaClient, StreamCall
 from gateway.backends.riva_config import streaming_config
 from gateway.errors import SessionError
-from gateway.observability import events
+from gateway.observability import events, tracing
 from gateway.protocol import CloseCode, ErrorCode, TranscriptionConfig
 from gateway.sessions.failures import FAILOVER_CODES, backend_error
 from gateway.sessions.replay import ReplayBuffer
@@ -131,6 +131,7 @@ class BackendFeed:
         failed: Endpoint[RivaClient] | None = None
         failures = 0
         while True:
+            traced = tracing.start_backend_stream()
             endpoint, call = self._backend.open_stream(exclude=failed)
             try:
                 await self._start(call, replay)
@@ -160,6 +161,7 @@ class BackendFeed:
                 self.call = None
                 self._backend.release(endpoint)
                 call.cancel()
+                tracing.end_backend_stream(traced, endpoint.target)
             marker, self._end_marker = self._end_marker, None
             if marker is STOP:
                 return

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.errors import Fenced, RecordLost, SessionError, StoreUnavailable
-from gateway.observability import events, metrics
+from gateway.observability import events, metrics, tracing
 from gateway.protocol import (
     CloseCode,
     ErrorCode,
@@ -70,6 +70,7 @@ class SessionService:
         """Serve one accepted socket until the session ends, however it ends."""
         session: LiveSession | None = None
         outcome = "error"
+        traced = tracing.start_session(session_id, self._owner)
         try:
             opening = await self._await_opening(transport)
             self._check_capacity(session_id)
@@ -92,6 +93,7 @@ class SessionService:
                 if not session.finished:
                     await self._detach(session)
             metrics.SESSIONS_ENDED.labels(outcome).inc()
+            tracing.end_session(traced, session, outcome)
 
     async def _await_opening(self, transport: Transport) -> Opening:
         """Read messages until a valid start or resume, within the start timeout."""
@@ -234,6 +236,7 @@ class SessionService:
             if await self.store.epoch(session_id) > resumed.epoch:
                 session.abort(session_taken_over())
         metrics.SESSIONS_RESUMED.inc()
+        events.session_resumed(resumed.epoch)
         event = TranscriptionResumed(
             session_id=session_id,
             resume_from_ms=resumed.committed_ms,
@@ -328,6 +331,7 @@ class SessionService:
         self.draining = True
         sessions = list(self.registry.sessions.values())
         log.info("draining %d sessions (up to %.0f s)", len(sessions), timeout_s)
+        tracing.sessions_event("drain", [s.session_id for s in sessions])
         for session in sessions:
             with contextlib.suppress(Exception):
                 await session.send_reconnect("draining")
