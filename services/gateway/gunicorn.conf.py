@@ -23,9 +23,8 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "gateway": {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
-    },
+    # One JSON object per line, with pod, session id and trace id (observability/logs.py).
+    "formatters": {"gateway": {"()": "gateway.observability.logs.JsonFormatter"}},
     "handlers": {
         "gateway": {
             "class": "logging.StreamHandler",

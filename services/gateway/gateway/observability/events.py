@@ -8,6 +8,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from gateway.errors import SessionError
 from gateway.observability import metrics, tracing
+from gateway.observability.logs import session_log
 from gateway.protocol import ErrorCode
 
 
@@ -24,6 +25,7 @@ def session_failed(error: SessionError) -> None:
         # Silent and "exists": another connection resumed the session (a takeover).
         metrics.SESSIONS_TAKEN_OVER.inc()
         tracing.session_event("takeover")
+        session_log("session.taken_over")
 
 
 def backend_stream_failed(code: grpc.StatusCode) -> None:
@@ -35,7 +37,13 @@ def backend_stream_failed(code: grpc.StatusCode) -> None:
 def backend_failover() -> None:
     metrics.BACKEND_FAILOVERS.inc()
     tracing.session_event("failover")
+    session_log("session.failover")
+
+
+def session_started() -> None:
+    session_log("session.started")
 
 
 def session_resumed(epoch: int) -> None:
     tracing.session_event("resume", epoch=epoch)
+    session_log("session.resumed", epoch=epoch)

@@ -17,6 +17,8 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
+from gateway.observability.logs import current_session_id, session_log
+
 tracer = trace.get_tracer("gateway")
 
 # The session span of the connection this task serves (child tasks inherit it).
@@ -76,12 +78,19 @@ def configure_from_env(service_name: str, instance: str = "") -> bool:
 class SessionTrace:
     """The span of one session connection and the context token that made it current."""
 
-    __slots__ = ("session_id", "span", "token")
+    __slots__ = ("id_token", "session_id", "span", "token")
 
-    def __init__(self, session_id: str, span: Span, token: contextvars.Token[Context]) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        span: Span,
+        token: contextvars.Token[Context],
+        id_token: contextvars.Token[str | None],
+    ) -> None:
         self.session_id = session_id
         self.span = span
         self.token = token
+        self.id_token = id_token
 
 
 class EndedSession(Protocol):
@@ -98,23 +107,27 @@ def start_session(session_id: str, pod: str = "") -> SessionTrace:
     token = context.attach(trace.set_span_in_context(span))
     _session_span.set(span)
     _live[session_id] = span
-    return SessionTrace(session_id, span, token)
+    return SessionTrace(session_id, span, token, current_session_id.set(session_id))
 
 
 def end_session(handle: SessionTrace, session: EndedSession | None, outcome: str) -> None:
     span = handle.span
+    resumes = session.epoch - 1 if session is not None else None
+    audio_s = (session.audio_ms - session.session_start_ms) / 1000 if session else 0.0
+    if session is not None:
+        # No line for a socket that never started a session (it has nothing to say).
+        session_log("session.ended", outcome=outcome, resume_count=resumes, audio_seconds=audio_s)
     if span.is_recording():
         span.set_attribute("session.outcome", outcome)
         if session is not None:
             span.set_attribute("session.resume_count", session.epoch - 1)
-            span.set_attribute(
-                "session.audio_seconds", (session.audio_ms - session.session_start_ms) / 1000
-            )
+            span.set_attribute("session.audio_seconds", audio_s)
         if outcome not in ("stopped", "client_gone", "moved"):
             span.set_status(Status(StatusCode.ERROR, outcome))
     if _live.get(handle.session_id) is span:
         del _live[handle.session_id]
     _session_span.set(None)
+    current_session_id.reset(handle.id_token)
     context.detach(handle.token)
     span.end()
 
@@ -132,6 +145,9 @@ def sessions_event(name: str, session_ids: Sequence[str]) -> None:
         span = _live.get(session_id)
         if span is not None:
             span.add_event(name)
+        token = current_session_id.set(session_id)
+        session_log(f"session.{name}")
+        current_session_id.reset(token)
 
 
 class StreamTrace:

@@ -178,6 +178,7 @@ class SessionService:
         session = self._live(transport, session_id, config, epoch=1, resume_token=token)
         self.registry.add(session)
         metrics.SESSIONS_STARTED.inc()
+        events.session_started()
         started = TranscriptionStarted(session_id=session_id, resume_token=token, config=config)
         await transport.send_text(started.model_dump_json())
         return session
