@@ -37,6 +37,19 @@ def test_arrival_time_interpolates_between_samples() -> None:
     assert arrival_time(samples, 1000, now=13.0) == pytest.approx(11.0)
 
 
+def test_audio_completed_by_the_latest_frame_is_dated_at_real_time_pace() -> None:
+    # A real-time client: 400 ms after the last tick, the frame ending at 1300 ms lands;
+    # the final it completes goes out 30 ms later. An even spread would say "just now".
+    samples = [(10.0, 1000), (10.43, 1300)]
+    assert arrival_time(samples, 1300, now=10.43) == pytest.approx(10.3)
+
+
+def test_audio_sent_faster_than_real_time_is_dated_by_the_spread() -> None:
+    # A resume re-sends 5 s of audio in half a second.
+    samples = [(10.0, 0), (10.5, 5000)]
+    assert arrival_time(samples, 2500, now=11.0) == pytest.approx(10.25)
+
+
 def test_arrival_time_before_the_oldest_sample_is_the_oldest_sample() -> None:
     assert arrival_time([(10.0, 5000), (11.0, 6000)], 1000, now=12.0) == 10.0
 

@@ -46,16 +46,21 @@ class _Track:
 
 
 def arrival_time(samples: Iterable[tuple[float, int]], offset_ms: int, now: float) -> float:
-    """When the received audio reached `offset_ms`, interpolated between the samples
-    `(time, audio_ms)` (in order); the oldest sample's time if it reached it earlier,
-    `now` if it never did."""
+    """When the received audio reached `offset_ms`, from the samples `(time, audio_ms)`
+    (in order): between the two samples around it, the earlier of an even spread and a
+    real-time pace from the first. Audio comes in frames, so an even spread would date
+    audio that a frame just completed at `now`; a client streaming in real time sent it
+    at the paced time, and one sending faster (a resume's replay) at the spread's.
+    The oldest sample's time if it was reached before; `now` if it never was."""
     before: tuple[float, int] | None = None
     for at, audio_ms in samples:
         if audio_ms >= offset_ms:
             if before is None or audio_ms == before[1]:
                 return at
             t0, a0 = before
-            return t0 + (at - t0) * (offset_ms - a0) / (audio_ms - a0)
+            spread = t0 + (at - t0) * (offset_ms - a0) / (audio_ms - a0)
+            paced = t0 + (offset_ms - a0) / 1000
+            return min(spread, paced)
         before = (at, audio_ms)
     return now
 
