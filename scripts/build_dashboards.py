@@ -118,7 +118,6 @@ def variables(metric: str) -> list[dict[str, Any]]:
             "type": "query",
             "datasource": DATASOURCE,
             "query": {"query": query, "refId": f"{name}-var"},
-            "definition": query,
             "refresh": 2,
             "includeAll": True,
             "multi": True,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
 from prometheus_client import REGISTRY
 
 import asr_cpu.metrics  # noqa: F401  (registers the speech server's metrics)
@@ -29,6 +32,31 @@ from tests.unit.observability.dashboards import (
 )
 
 PANEL_TYPES = {"row", "timeseries", "stat"}
+
+
+def lost_or_changed(original: Any, decoded: Any, path: str = "") -> list[str]:
+    """Where `decoded` lacks or alters something of `original`."""
+    if isinstance(original, dict):
+        if not isinstance(decoded, dict):
+            return [path]
+        return [
+            problem
+            for key, value in original.items()
+            for problem in (
+                lost_or_changed(value, decoded[key], f"{path}/{key}")
+                if key in decoded
+                else [f"{path}/{key} (not in Grafana's schema)"]
+            )
+        ]
+    if isinstance(original, list):
+        if not isinstance(decoded, list) or len(decoded) != len(original):
+            return [path]
+        return [
+            problem
+            for i, (a, b) in enumerate(zip(original, decoded, strict=True))
+            for problem in lost_or_changed(a, b, f"{path}[{i}]")
+        ]
+    return [] if original == decoded else [f"{path}: {original!r} became {decoded!r}"]
 
 
 def builder() -> Any:
@@ -49,6 +77,14 @@ def test_the_files_are_what_the_script_writes() -> None:
         assert path.read_text() == rendered[path.name], (
             f"run scripts/build_dashboards.py ({path.name})"
         )
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_grafanas_own_dashboard_model_reads_every_field(path: Path) -> None:
+    # Grafana Labs' grafana-foundation-sdk: types generated from Grafana's (11.6) schema.
+    data = load(path)
+    decoded = json.loads(json.dumps(Dashboard.from_json(data), cls=JSONEncoder))
+    assert lost_or_changed(data, decoded) == []
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
