@@ -3,6 +3,7 @@ start, and a dead worker's live gauges dropped."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,7 +39,9 @@ def test_a_dead_workers_live_gauges_are_dropped(
 
 
 def test_without_a_directory_each_master_gets_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(multiprocess.ENV, raising=False)
+    # Recorded first, so that the variable the hook sets is removed after the test.
+    monkeypatch.setenv(multiprocess.ENV, "")
+    monkeypatch.delenv(multiprocess.ENV)
     first = multiprocess.use_multiprocess_dir()
     monkeypatch.delenv(multiprocess.ENV)
     second = multiprocess.use_multiprocess_dir()
@@ -46,3 +49,8 @@ def test_without_a_directory_each_master_gets_its_own(monkeypatch: pytest.Monkey
     assert Path(first).is_dir()
     Path(first).rmdir()
     Path(second).rmdir()
+
+
+def test_the_environment_is_left_as_it_was() -> None:
+    # Runs after the test above: a leaked directory would reach every server tests start.
+    assert multiprocess.ENV not in os.environ
