@@ -35,10 +35,13 @@ fmt: install
 	$(VENV)/bin/ruff check --fix .
 
 ## The gateway's CPU, memory and latency per stream against a bare relay and the speech
-## server called directly, at 100-500 streams (about 10 minutes): bench/README.md.
+## server called directly, at fractions of the relay's knee on this machine, and the
+## gateway at twice its own knee (about 15-20 minutes; BENCH_ARGS=--quick: about 6):
+## bench/README.md.
+BENCH_ARGS ?=
 .PHONY: bench
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 ## How many sessions one Redis core carries: the gateway's Lua scripts and call mix
 ## against a local Redis pinned to one core (about 2 minutes): docs/capacity.md.
@@ -48,3 +51,8 @@ bench-redis: install
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
+
+## The images, the Helm chart, Compose and Skaffold, validated offline (part of `make test`).
+.PHONY: chart
+chart: install
+	$(PY) -m pytest tests/chart -q

@@ -12,21 +12,21 @@ one timestamp per frame. Interim transcripts are counted from their bytes, unpar
 Whatever the frame size, every session sends the same audio (the same cycle of noise,
 cut into smaller or larger frames), so the speech server gives the same finals.
 
-Talks to its caller in JSON lines: prints `ready` once every session streams (or failed),
-waits for `{"cmd": "stop", "window": [start, end]}` on stdin, stops every session, and
-prints one `result` with the final latencies of the audio sent inside the window
-(time.monotonic(), which every process on the machine shares).
+Talks to its caller in JSON lines: prints `ready` once every session streams (or failed,
+or was refused), waits for `{"cmd": "stop", "window": [start, end]}` on stdin, stops every
+session, and prints one `result` with the final latencies of the audio sent inside the
+window (time.monotonic(), which every process on the machine shares), the refusals and
+how long each waited for its answer, and the finals the admitted sessions lost.
+
+The pieces: bench/frames.py (what is sent), bench/session.py (one session's outcome),
+bench/ws_session.py and bench/grpc_session.py (the two transports).
 """
 
 from __future__ import annotations
 
 import argparse
-import array
 import asyncio
-import base64
 import contextlib
-import os
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -35,288 +35,21 @@ from typing import Any
 import orjson
 import uvloop
 
-SAMPLE_RATE = 16000
-FRAME_MS = 100
-FRAME_BYTES = SAMPLE_RATE * 2 * FRAME_MS // 1000
-FRAME_S = FRAME_MS / 1000
-SLOTS = 10  # timer ticks per frame: each session sends on one of them
-# Distinct 100 ms frames of noise; each session starts at its own place in the cycle.
-NOISE_FRAMES = 64
-FINAL_EVERY_MS = 2000  # the synthetic engine's, as bench starts it
-STOP_TIMEOUT_S = 20.0
-
-START = orjson.dumps(
-    {"type": "start_transcription", "config": {"encoding": "pcm16", "sample_rate_hz": 16000}}
+from bench.frames import (
+    FINAL_EVERY_MS,
+    FRAME_MS,
+    NOISE_FRAMES,
+    SAMPLE_RATE,
+    client_frame,
+    cut_frames,
+    noise_frames,
 )
-STOP = orjson.dumps({"type": "stop_transcription"})
+from bench.grpc_session import GrpcSession
+from bench.session import Session
+from bench.ws_session import WsSession
 
-
-def noise_frames(count: int, seed: int = 1) -> list[bytes]:
-    """`count` 100 ms frames of Gaussian noise (PCM16 LE, sigma ~ -30 dBFS): the synthetic
-    engine derives its words from the audio bytes, so every frame differs."""
-    rng = random.Random(seed)
-    frames = []
-    for _ in range(count):
-        samples = array.array(
-            "h", (max(-32768, min(32767, int(rng.gauss(0, 1000)))) for _ in range(FRAME_BYTES // 2))
-        )
-        if sys.byteorder != "little":
-            samples.byteswap()
-        frames.append(samples.tobytes())
-    return frames
-
-
-def cut_frames(frames: Sequence[bytes], frame_ms: int) -> list[bytes]:
-    """The same audio as `frames` (100 ms each, in a cycle) cut into `frame_ms` frames;
-    `frame_ms` must divide the whole cycle."""
-    audio = b"".join(frames)
-    size = SAMPLE_RATE * 2 * frame_ms // 1000
-    if size <= 0 or len(audio) % size:
-        raise ValueError(f"{frame_ms} ms frames do not divide {len(frames) * FRAME_MS} ms")
-    return [audio[i : i + size] for i in range(0, len(audio), size)]
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """One final client frame with the masking bit set and an all-zero key (so the masked
-    payload is the payload itself)."""
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x80 | opcode, 0x80 | size))
-    elif size < 65536:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
-    return header + b"\x00\x00\x00\x00" + payload
-
-
-def expected_finals(frames_sent: int, frames_per_final: int = FINAL_EVERY_MS // FRAME_MS) -> int:
-    """A final per whole window of the synthetic engine, and one for the partial window
-    that the stop flushes."""
-    return -(-frames_sent // frames_per_final)
-
-
-def frame_index_for(end_ms: int, frame_ms: int = FRAME_MS) -> int:
-    """The frame whose sending completed the audio up to `end_ms`."""
-    return -(-end_ms // frame_ms) - 1
-
-
-class Session:
-    """What one session sent and received; the transport-specific parts subclass it."""
-
-    def __init__(self, gen: LoadGen, index: int) -> None:
-        self.gen = gen
-        self.index = index
-        # In frames of the run's size: the same place in the audio whatever the size.
-        self.offset = (index * 7) % NOISE_FRAMES * FRAME_MS // gen.frame_ms
-        self.sent_at: list[float] = []
-        self.finals: list[tuple[float, int]] = []
-        self.errors: list[str] = []
-        self.streaming = False
-        self.started = False
-        self.stopped = False  # transcription_stopped (or, over gRPC, the call's end) seen
-        self.stop_at = 0.0
-        self.next_due = 0.0
-
-    def error(self, what: str) -> None:
-        if not self.errors:  # the first cause; later ones follow from it
-            self.errors.append(what)
-        self.gen.session_settled(self)
-
-    def final(self, seq: int | None, end_ms: int) -> None:
-        self.finals.append((time.monotonic(), end_ms))
-        if seq is not None and seq != len(self.finals):
-            self.error(f"seq {seq} after {len(self.finals) - 1} finals")
-
-    def stop(self) -> None:
-        self.streaming = False
-        self.stop_at = time.monotonic()
-
-    def latencies(self, start: float, end: float, frame_ms: int = FRAME_MS) -> list[float]:
-        sent_at = self.sent_at
-        out = []
-        for arrival, end_ms in self.finals:
-            idx = frame_index_for(end_ms, frame_ms)
-            if 0 <= idx < len(sent_at) and start <= sent_at[idx] <= end:
-                if arrival >= self.stop_at > 0 and idx == len(sent_at) - 1:
-                    continue  # the stop's flush of a partial window, not a steady final
-                out.append((arrival - sent_at[idx]) * 1000.0)
-        return out
-
-
-class WsSession(Session, asyncio.Protocol):
-    def __init__(self, gen: LoadGen, index: int, path: str) -> None:
-        super().__init__(gen, index)
-        self.path = path
-        self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.upgraded = False
-        self.fragments: list[bytes] = []
-        self._fragment_opcode = 0x1
-        self.closed = False
-
-    # ---- asyncio.Protocol ----------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not subclasses of asyncio.Transport.
-        self.transport = transport  # type: ignore[assignment]
-        key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(  # type: ignore[attr-defined]
-            f"GET {self.path} HTTP/1.1\r\nHost: {self.gen.host}:{self.gen.port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.streaming = False
-        if not self.stopped:
-            self.error(f"connection lost: {exc!r}" if exc else "connection closed")
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status = bytes(buf[: buf.find(b"\r\n")])
-            if b" 101 " not in status:
-                self.error("handshake: " + status.decode(errors="replace"))
-                self._close()
-                return
-            del buf[: end + 4]
-            self.upgraded = True
-            self._write(client_frame(0x1, START))
-        # Server frames are unmasked: FIN/opcode, length (7, 16 or 64 bits), payload.
-        while len(buf) >= 2:
-            size = buf[1] & 0x7F
-            head = 2
-            if size == 126:
-                if len(buf) < 4:
-                    return
-                size = int.from_bytes(buf[2:4], "big")
-                head = 4
-            elif size == 127:
-                if len(buf) < 10:
-                    return
-                size = int.from_bytes(buf[2:10], "big")
-                head = 10
-            if len(buf) < head + size:
-                return
-            first = buf[0]
-            payload = bytes(buf[head : head + size])
-            del buf[: head + size]
-            self._on_frame(first & 0x80, first & 0x0F, payload)
-
-    # ---- WebSocket frames and PROTOCOL.md events -----------------------------------------
-
-    def _on_frame(self, fin: int, opcode: int, payload: bytes) -> None:
-        if opcode == 0x0 or not fin:  # a fragmented message
-            self.fragments.append(payload)
-            if not fin:
-                self._fragment_opcode = opcode or self._fragment_opcode
-                return
-            payload, opcode = b"".join(self.fragments), self._fragment_opcode
-            self.fragments = []
-        if opcode == 0x1:
-            self._on_event(payload)
-        elif opcode == 0x8:
-            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-            if not self.stopped:
-                self.error(f"closed {code} before transcription_stopped")
-            self._write(client_frame(0x8, payload[:2]))
-            self._close()
-        elif opcode == 0x9:
-            self._write(client_frame(0xA, payload))
-
-    def _on_event(self, payload: bytes) -> None:
-        if b'"is_final":false' in payload:
-            return  # an interim: nothing to measure
-        event: dict[str, Any] = orjson.loads(payload)
-        kind = event.get("event")
-        if kind == "transcript":
-            self.final(event.get("seq"), event["end_ms"])
-        elif kind == "transcription_started":
-            self.gen.session_streaming(self)
-        elif kind == "transcription_stopped":
-            self.stopped = True
-            if event.get("finals") != len(self.finals):
-                self.error(f"stopped after {event.get('finals')} finals, got {len(self.finals)}")
-            self.gen.session_settled(self)
-        elif kind == "error":
-            self.error(f"error {event.get('code')}")
-
-    def send_due(self, now: float) -> None:
-        frames = self.gen.frames
-        count = len(frames)
-        step = self.gen.frame_s
-        write = self.transport.write  # type: ignore[union-attr]
-        sent_at = self.sent_at
-        while self.next_due <= now + 0.002:
-            write(frames[(self.offset + len(sent_at)) % count])
-            sent_at.append(now)
-            self.next_due += step
-
-    def stop(self) -> None:
-        self.streaming = False
-        self.stop_at = time.monotonic()
-        if self.upgraded and not self.closed:
-            self._write(client_frame(0x1, STOP))
-
-    def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def _close(self) -> None:
-        self.streaming = False
-        if self.transport is not None:
-            self.transport.close()
-
-
-class GrpcSession(Session):
-    """One Riva StreamingRecognize call: latency without the gateway."""
-
-    async def run(self, stub: Any, config: Any, requests: Sequence[Any]) -> None:
-        import grpc
-
-        count = len(requests)
-        step = self.gen.frame_s
-        call = stub.StreamingRecognize()
-        reader = asyncio.create_task(self._read(call))
-        try:
-            await call.write(config)
-            self.gen.session_streaming(self)
-            next_due = time.monotonic()
-            sent_at = self.sent_at
-            while self.streaming:
-                delay = next_due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                    if not self.streaming:
-                        break
-                now = time.monotonic()
-                await call.write(requests[(self.offset + len(sent_at)) % count])
-                sent_at.append(now)
-                next_due += step
-            await call.done_writing()
-        except grpc.aio.AioRpcError as exc:
-            self.error(f"grpc {exc.code().name}")
-        except asyncio.InvalidStateError:
-            pass  # the call ended; the reader says how
-        await reader
-
-    async def _read(self, call: Any) -> None:
-        import grpc
-
-        try:
-            async for response in call:
-                for result in response.results:
-                    if result.is_final and result.alternatives[0].transcript.strip():
-                        self.final(None, round(result.audio_processed * 1000))
-            self.stopped = True
-        except grpc.aio.AioRpcError as exc:
-            self.error(f"grpc {exc.code().name}")
-        self.gen.session_settled(self)
+SLOTS = 10  # timer ticks per frame: each session sends on one of them
+STOP_TIMEOUT_S = 20.0
 
 
 class LoadGen:
@@ -332,6 +65,7 @@ class LoadGen:
         self._next_slot = 0
         self._streaming = 0
         self._settled = 0
+        self._unstarted_settled = 0  # refused or failed before transcription_started
         self._all_streaming = asyncio.Event()
         self._all_settled = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -351,19 +85,19 @@ class LoadGen:
         self._check_all_streaming()
 
     def session_settled(self, session: Session) -> None:
-        """The session ended (stopped, failed or closed): counted once."""
-        if getattr(session, "_settled", False):
+        """The session ended (stopped, failed, refused or closed): counted once."""
+        if session.settled:
             return
-        session._settled = True  # type: ignore[attr-defined]
+        session.settled = True
         self._settled += 1
         if not session.started:
+            self._unstarted_settled += 1
             self._check_all_streaming()
         if self._settled == len(self.sessions):
             self._all_settled.set()
 
     def _check_all_streaming(self) -> None:
-        failed = sum(1 for s in self.sessions if not s.started and s.errors)
-        if self._streaming + failed >= self.args.streams:
+        if self._streaming + self._unstarted_settled >= self.args.streams:
             self._all_streaming.set()
 
     # ---- pacing: one timer for every WebSocket session -----------------------------------
@@ -407,6 +141,7 @@ class LoadGen:
                 "event": "ready",
                 "streaming": self._streaming,
                 "failed": sum(1 for s in self.sessions if s.errors),
+                "refused": sum(1 for s in self.sessions if s.refused),
                 "ramp_s": round(time.monotonic() - t0, 3),
             }
         )
@@ -426,7 +161,7 @@ class LoadGen:
             )
         for task in tasks:
             task.cancel()
-        return self._result(window[0], window[1])
+        return self.result(window[0], window[1])
 
     async def _open_ws(self, index: int) -> None:
         session = WsSession(self, index, f"{self.args.path}/{self.args.id_prefix}{index:05d}")
@@ -459,31 +194,42 @@ class LoadGen:
 
         return open_grpc
 
-    def _result(self, start: float, end: float) -> dict[str, Any]:
+    def result(self, start: float, end: float) -> dict[str, Any]:
+        """What the sessions did: latencies of the finals whose audio was sent inside
+        [start, end], refusals and their waits, errors, and the finals admitted sessions
+        lost."""
         latencies: list[float] = []
+        refusals: list[float] = []
         errors: dict[str, int] = {}
-        frames_in_window = finals = expected = unfinished = 0
+        frames_in_window = finals = expected = lost = 0
         for s in self.sessions:
+            refusal = s.refusal_ms()
+            if refusal is not None:
+                refusals.append(refusal)
+                continue
             latencies.extend(s.latencies(start, end, self.frame_ms))
             frames_in_window += sum(1 for t in s.sent_at if start <= t <= end)
             finals += len(s.finals)
-            expected += expected_finals(len(s.sent_at), FINAL_EVERY_MS // self.frame_ms)
+            expected += s.expected_finals(self.frame_ms)
+            lost += s.finals_lost(self.frame_ms)
             if not s.stopped and not s.errors:
                 s.errors.append("no transcription_stopped in time")
-                unfinished += 1
             for e in s.errors:
                 errors[e] = errors.get(e, 0) + 1
         return {
             "event": "result",
             "streams": self.args.streams,
             "streams_started": sum(1 for s in self.sessions if s.started),
+            "refused": len(refusals),
             "frames_sent": sum(len(s.sent_at) for s in self.sessions),
             "frames_in_window": frames_in_window,
             "finals_received": finals,
             "finals_expected": expected,
+            "finals_lost": lost,
             "errors": sum(errors.values()),
             "error_kinds": errors,
             "latencies_ms": [round(x, 3) for x in latencies],
+            "refusal_latencies_ms": [round(x, 3) for x in refusals],
         }
 
 

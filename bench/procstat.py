@@ -125,3 +125,23 @@ class Group:
 
     def rss_kb(self) -> int:
         return tree_rss_kb(self.pids)
+
+
+def cpu_info_from_text(text: str) -> dict[str, str | float | None]:
+    """The first core's model name, clock (MHz, as /proc/cpuinfo reads now) and
+    BogoMIPS, from /proc/cpuinfo's text: what the machine's core speed was."""
+    info: dict[str, str | float | None] = {"model": None, "mhz": None, "bogomips": None}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "model name" and info["model"] is None:
+            info["model"] = value
+        elif key == "cpu mhz" and info["mhz"] is None:
+            info["mhz"] = float(value)
+        elif key == "bogomips" and info["bogomips"] is None:
+            info["bogomips"] = float(value)
+    return info
+
+
+def cpu_info() -> dict[str, str | float | None]:
+    return cpu_info_from_text(_read(PROC / "cpuinfo"))

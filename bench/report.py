@@ -1,4 +1,5 @@
-"""The table a reader sees: one row per target and load."""
+"""The table a reader sees: one row per level (search probes, fractions of the relay's
+knee, the overload level), and the headline figures under it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 _COLUMNS = (
     # header, key, format
+    ("phase", None, ""),
     ("target", "target", "{}"),
     ("N", "streams", "{}"),
     ("CPU %", "cpu_pct", "{:.1f}"),
@@ -15,6 +17,8 @@ _COLUMNS = (
     ("p50 ms", "p50_ms", "{:.1f}"),
     ("p99 ms", "p99_ms", "{:.1f}"),
     ("errors", "errors", "{}"),
+    ("refused", "refused", "{}"),
+    ("refusal p99 ms", "refusal_p99_ms", "{:.1f}"),
     ("finals recv/exp", None, ""),
     ("redis ops/s/sess", "redis_ops_per_session_second", "{:.3f}"),
     ("nginx %", "nginx_cpu_pct", "{:.1f}"),
@@ -26,6 +30,10 @@ _COLUMNS = (
 
 
 def _cell(level: Mapping[str, Any], header: str, key: str | None, fmt: str) -> str:
+    if header == "phase":
+        phase = str(level.get("phase") or "")
+        fraction = level.get("fraction")
+        return f"{phase} {fraction:g}" if fraction is not None else phase
     if header == "finals recv/exp":
         return f"{level.get('finals_received')}/{level.get('finals_expected')}"
     if header == "core0/1 busy %":
@@ -53,12 +61,14 @@ def format_table(
         "",
         "CPU % = the target's processes (gunicorn master + worker; for nginx: both gateways)"
         " as % of one core over the steady window; direct has no target process.",
-        f"streams_per_core={summary.get('streams_per_core')}  "
-        f"added_p99_ms_at_300={summary.get('added_p99_ms_at_300')}  "
+        f"relay_knee_streams={summary.get('relay_knee_streams')}  "
+        f"gateway_knee_streams={summary.get('gateway_knee_streams')}  "
+        f"capacity_ratio={summary.get('capacity_ratio')}  "
         f"cpu_ratio_vs_relay={summary.get('cpu_ratio_vs_relay')} "
-        f"(at N={summary.get('cpu_ratio_vs_relay_at_streams')})  "
-        f"cpu_pct_per_stream_at_400={summary.get('cpu_pct_per_stream_at_400')}  "
-        f"ratio_vs_nvidia_bridge={summary.get('ratio_vs_nvidia_bridge')}",
+        f"(worst, at {summary.get('cpu_ratio_vs_relay_at_fraction')} of the relay's knee)  "
+        f"added_p99_ms_at_0_6={summary.get('added_p99_ms_at_0_6')}  "
+        f"rss_kb_per_session={summary.get('rss_kb_per_session')}",
+        f"overload={summary.get('overload')}",
     ]
     if per_frame:
         notes.append(

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 from websockets.sync.client import connect
 
-from bench.loadgen import FRAME_BYTES, noise_frames
+from bench.frames import FRAME_BYTES, noise_frames
 from deploy.local import nginx_conf
 from tests.support.processes import REPO, VENV_BIN, Proc, free_port, redis_argv, start
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian 12 machine: Debian packages (redis, nginx,
-# the PocketSphinx test audio, sox) and a virtual environment in .venv with the three
-# packages installed in editable mode. Quick when nothing changed.
+# the PocketSphinx test audio, sox, Chromium for the browser tests) and a virtual
+# environment in .venv with the three packages installed in editable mode. Quick when
+# nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(redis-server nginx-light pocketsphinx-testdata sox prometheus)
+DEB_PACKAGES=(redis-server nginx-light pocketsphinx-testdata sox chromium prometheus)
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 STAMP=$VENV/.installed

@@ -1,4 +1,4 @@
-"""Renders nginx/nginx.conf.template into a run dir, and the command line that runs it.
+"""Renders the fleet's NGINX template into a run dir, and the command line that runs it.
 
 Used by the local fleet (deploy.local.fleet) and by the tests' NGINX fixture, so both run
 the one NGINX configuration of the repository.
@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "nginx" / "nginx.conf.template"
+# The one copy, inside the Helm chart (Helm reads only files in the chart's folder); the
+# chart renders the same file for its NGINX front.
+TEMPLATE = REPO / "helm" / "speech-fleet" / "files" / "nginx" / "nginx.conf.template"
 
 # Options of every upstream server: after one failed attempt (refused, timed out, or a 503
 # from a draining gateway) a gateway is skipped for 2 s, then tried again.
@@ -64,6 +66,7 @@ def render_nginx_conf(
     servers = "\n".join(f"        server {upstream} {SERVER_OPTIONS};" for upstream in upstreams)
     text = _NginxTemplate(TEMPLATE.read_text()).substitute(
         user_directive=_user_directive(),
+        resolver_directive="# No resolver: the upstreams are addresses.",
         pid_path=run_dir / "nginx.pid",
         error_log=error_log,
         temp_dir=temp_dir,
@@ -74,6 +77,45 @@ def render_nginx_conf(
     conf = run_dir / "nginx.conf"
     conf.write_text(text)
     return conf
+
+
+# Docker Compose runs NGINX from this file, generated from the template by
+# `python -m deploy.local.nginx_conf` (a test checks that it is up to date).
+COMPOSE_CONF = REPO / "deploy" / "compose" / "nginx.conf"
+COMPOSE_UPSTREAMS = ("gateway-1:8000", "gateway-2:8000")
+# Docker's embedded DNS server, on every user-defined network.
+COMPOSE_RESOLVER = "127.0.0.11"
+
+
+def container_nginx_conf(upstreams: Sequence[str], listen_port: int, resolver: str) -> str:
+    """The template filled for NGINX in a container, as the Helm chart fills it: each
+    upstream a name with `resolve` (NGINX 1.27.3 or later) looked up at `resolver`, paths
+    relative to NGINX's prefix (`nginx -p DIR`), logs to the container's output."""
+    for upstream in upstreams:
+        if not _UPSTREAM.fullmatch(upstream):
+            raise ValueError(f"upstream {upstream!r} is not host:port")
+    servers = "\n".join(
+        f"        server {upstream} resolve {SERVER_OPTIONS};" for upstream in upstreams
+    )
+    return _NginxTemplate(TEMPLATE.read_text()).substitute(
+        user_directive="# Runs as the container's non-root user: no user directive.",
+        resolver_directive=f"resolver {resolver} valid=5s ipv6=off;",
+        pid_path="nginx.pid",
+        error_log="stderr",
+        temp_dir=".",
+        access_log="/dev/stdout",
+        upstream_servers=servers,
+        listen=str(listen_port),
+    )
+
+
+def compose_nginx_conf() -> str:
+    """The text of deploy/compose/nginx.conf."""
+    header = (
+        "# GENERATED from helm/speech-fleet/files/nginx/nginx.conf.template by\n"
+        "# `python -m deploy.local.nginx_conf`: edit the template, then run that.\n"
+    )
+    return header + container_nginx_conf(COMPOSE_UPSTREAMS, 8080, COMPOSE_RESOLVER)
 
 
 def nginx_argv(conf: Path, run_dir: Path) -> list[str]:
@@ -106,3 +148,9 @@ def _user_directive() -> str:
     user = pwd.getpwuid(os.geteuid()).pw_name
     group = grp.getgrgid(os.getegid()).gr_name
     return f"user {user} {group};"
+
+
+if __name__ == "__main__":
+    COMPOSE_CONF.parent.mkdir(parents=True, exist_ok=True)
+    COMPOSE_CONF.write_text(compose_nginx_conf())
+    print(f"wrote {COMPOSE_CONF.relative_to(REPO)}")

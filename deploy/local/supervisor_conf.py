@@ -46,8 +46,12 @@ def fleet_programs(
                 str(settings.redis_port),
                 "--save",
                 "",
+                # Finals survive a Redis crash: the AOF is written once a second (what
+                # "persisted" means: README, "Nothing lost").
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "everysec",
                 "--dir",
                 str(settings.run_dir / "redis"),
                 "--protected-mode",

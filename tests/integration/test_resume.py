@@ -249,7 +249,7 @@ async def test_two_resumes_at_once_leave_exactly_one_driver(
 
         sockets = [await open_ws(f"ws://127.0.0.1:{g.port}", session_id) for g in gateways]
         await asyncio.gather(*(ws.send(resume) for ws in sockets))
-        # Each is answered; then the one that lost the race is closed with 1012.
+        # Each is answered; then the one that lost the race is told and closed with 1008.
         for ws in sockets:
             while (await next_event(ws))["event"] != "transcription_resumed":
                 pass
@@ -258,7 +258,11 @@ async def test_two_resumes_at_once_leave_exactly_one_driver(
             return_when=asyncio.FIRST_COMPLETED,
         )
         assert len(done) == 1
-        assert next(iter(done)).result().close_code == 1012
+        lost = next(iter(done)).result()
+        assert lost.close_code == 1008
+        assert [(e["code"], e["retryable"]) for e in lost.of("error")] == [
+            ("session_taken_over", False)
+        ]
         survivor = sockets[[ws.close_code is None for ws in sockets].index(True)]
         await survivor.send(json.dumps({"type": "stop_transcription"}))
         run = await next(iter(pending))

@@ -146,7 +146,7 @@ async def test_resume_and_takeover_are_events_on_the_session_spans(gateway_url: 
     )
     assert (await next_event(second))["event"] == "transcription_resumed"
     taken = await collect(first, 10)
-    assert taken.close_code == 1012
+    assert [e["code"] for e in taken.of("error")] == ["session_taken_over"]
     await second.send(json.dumps({"type": "stop_transcription"}))
     await collect(second, 10)
 

@@ -1,4 +1,4 @@
-"""A real NGINX, rendered from the repository's nginx/nginx.conf.template, in front of
+"""A real NGINX, rendered from the one NGINX template (helm/speech-fleet/files/nginx), in front of
 upstreams that a test started (gateways, or stand-ins), on a free port.
 
     def test_something(nginx_factory):

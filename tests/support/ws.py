@@ -1,5 +1,6 @@
 """A test-side protocol client on the real `websockets` library: raw enough to send
-malformed input, small enough to read in one screen."""
+malformed input, small enough to read in one screen. Every event it receives is checked
+against the published JSON Schema."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from tests.support.protocol_schema import checked_event
 
 
 def session_url(base: str, session_id: str) -> str:
@@ -27,7 +30,7 @@ async def next_event(ws: ClientConnection, wait_s: float = 30.0) -> dict[str, An
     while True:
         message = await asyncio.wait_for(ws.recv(), wait_s)
         if isinstance(message, str):
-            event: dict[str, Any] = json.loads(message)
+            event: dict[str, Any] = checked_event(json.loads(message))
             return event
 
 
@@ -68,7 +71,7 @@ async def collect(ws: ClientConnection, wait_s: float = 120.0) -> Run:
         async with asyncio.timeout(wait_s):
             async for message in ws:
                 if isinstance(message, str):
-                    run.events.append(json.loads(message))
+                    run.events.append(checked_event(json.loads(message)))
     except ConnectionClosed:
         pass
     run.close_code = ws.close_code

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
 from typing import TextIO
 
 from speech_client.audio import DEFAULT_FRAME_MS, ENCODINGS, AudioError, AudioFormat, read_audio
@@ -26,7 +28,10 @@ from speech_client.events import (
     TranscriptionStopped,
 )
 from speech_client.loadtest import command as loadtest_command
+from speech_client.microphone import Microphone, MicrophoneError
 from speech_client.output import JsonPrinter, Printer, TextPrinter
+from speech_client.progress import ProgressBar
+from speech_client.subtitles import SubtitlePrinter
 from speech_client.urls import DEFAULT_URL, check_session_id, session_url
 
 PROG = "speech-client"
@@ -57,7 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="transcribe an audio file",
         description="Stream a WAV (16-bit PCM) or raw audio file and print the transcript.",
     )
-    p.add_argument("file", metavar="FILE", help="a WAV file, or raw audio (see --encoding)")
+    p.add_argument(
+        "file", metavar="FILE", nargs="?", help="a WAV file, or raw audio (see --encoding)"
+    )
+    mic = p.add_argument_group("microphone (instead of FILE; the speech-client[mic] extra)")
+    mic.add_argument(
+        "--mic", action="store_true", help="stream the microphone until Ctrl-C or --duration"
+    )
+    mic.add_argument("--mic-device", help="input device name or index (default: the system's)")
+    mic.add_argument("--duration", type=float, metavar="S", help="stop the microphone after S s")
 
     conn = p.add_argument_group("connection")
     conn.add_argument(
@@ -76,6 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conn.add_argument(
         "--no-resume", action="store_true", help="fail on a disconnect instead of resuming"
+    )
+    conn.add_argument(
+        "--resume",
+        metavar="TOKEN",
+        help="continue an interrupted session (with its --session-id and the resume token"
+        " that -v printed): its finals are replayed and FILE is sent again from the"
+        " server's committed offset",
+    )
+    conn.add_argument(
+        "--last-seq",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --resume: the last final already seen (default 0: replay them all)",
     )
 
     stream = p.add_argument_group("streaming")
@@ -109,9 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     out = p.add_argument_group("output")
     out.add_argument(
+        "--format",
+        choices=("text", "json", "srt", "vtt"),
+        default="text",
+        help="text (interims in place on a terminal), JSON lines, or subtitles: SRT or"
+        " WebVTT, one cue per final, timed by its words",
+    )
+    out.add_argument(
         "--json",
         action="store_true",
-        help="one JSON line per final, then the transcription_stopped summary",
+        help="same as --format json: one JSON line per final, then the summary",
+    )
+    out.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: when stderr is a terminal and the output is not)",
     )
     out.add_argument("--no-interim", action="store_true", help="finals only")
     out.add_argument(
@@ -144,6 +184,8 @@ def config_from_args(args: argparse.Namespace) -> TranscriptionConfig:
         config["enable_interim_results"] = False
     if args.boost:
         config["boosted_phrases"] = [{"phrases": args.boost, "boost": args.boost_value}]
+    if args.format in ("srt", "vtt"):
+        config["enable_word_time_offsets"] = True  # cue times come from the words
     return config
 
 
@@ -152,6 +194,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command != "transcribe":
         return args
+    if args.json:
+        args.format = "json"
+    if (args.file is None) == (not args.mic):
+        parser.error("give either FILE or --mic")
+    if args.resume and args.mic:
+        parser.error("--resume re-sends a file: it cannot be used with --mic")
+    if args.resume and args.session_id is None and "/api/v1/transcribe/" not in args.url:
+        parser.error("--resume needs the session's --session-id")
     if args.session_id is None and "/api/v1/transcribe/" not in args.url:
         args.session_id = uuid.uuid4().hex
     try:
@@ -162,8 +212,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def make_printer(args: argparse.Namespace, out: TextIO, channels: int) -> Printer:
-    if args.json:
+    if args.format == "json":
         return JsonPrinter(out)
+    if args.format in ("srt", "vtt"):
+        return SubtitlePrinter(out, args.format)
     # Interims only on a terminal: in a file or a pipe they would be noise.
     return TextPrinter(
         out, interim=not args.no_interim and out.isatty(), channel_labels=channels > 1
@@ -171,40 +223,89 @@ def make_printer(args: argparse.Namespace, out: TextIO, channels: int) -> Printe
 
 
 async def run_transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.mic:
+        return await _run_microphone(args, out, err)
     try:
         audio = read_audio(args.file, AudioFormat(args.encoding, args.sample_rate, args.channels))
     except (AudioError, OSError) as e:
         err.write(f"{PROG}: error: {e}\n")
         return 1
+    show_progress = args.progress
+    if show_progress is None:
+        show_progress = err.isatty() and not out.isatty()
+    progress = ProgressBar(err, audio.duration_ms) if show_progress else None
+    return await _stream(args, audio.frames(args.frame_ms), audio.format, progress, out, err)
+
+
+async def _run_microphone(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    audio_format = AudioFormat("pcm16", args.sample_rate, args.channels)
+    device = int(args.mic_device) if (args.mic_device or "").isdigit() else args.mic_device
+    loop = asyncio.get_running_loop()
+    try:
+        async with Microphone(audio_format, frame_ms=args.frame_ms, device=device) as mic:
+            # Ctrl-C (or --duration) ends the audio; the last finals still arrive.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGINT, mic.stop)
+            if args.duration is not None:
+                loop.call_later(args.duration, mic.stop)
+            try:
+                return await _stream(args, mic, audio_format, None, out, err, speed=0)
+            finally:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signal.SIGINT)
+    except MicrophoneError as e:
+        err.write(f"{PROG}: error: {e}\n")
+        return 1
+
+
+async def _stream(
+    args: argparse.Namespace,
+    frames: Iterable[bytes] | AsyncIterable[bytes],
+    audio_format: AudioFormat,
+    progress: ProgressBar | None,
+    out: TextIO,
+    err: TextIO,
+    *,
+    speed: float | None = None,
+) -> int:
     options = ClientOptions(token=args.token, resume=not args.no_resume)
-    printer = make_printer(args, out, audio.format.channels)
+    printer = make_printer(args, out, audio_format.channels)
     session = Transcription(
         args.url,
-        audio.frames(args.frame_ms),
-        audio.format,
+        frames,
+        audio_format,
         config=config_from_args(args),
         session_id=args.session_id,
-        speed=args.speed,
+        speed=args.speed if speed is None else speed,  # a microphone paces itself
         options=options,
+        resume_token=args.resume,
+        last_seq=args.last_seq,
+        skip_committed=True,  # FILE is the session's audio from its start
     )
     try:
         async with session:
             async for event in session:
                 printer.show(event)
+                if progress is not None:
+                    progress.show(event)
                 if args.verbose:
                     _describe(event, err)
     except TranscriptionError as e:
         printer.close()
+        if progress is not None:
+            progress.close()
         err.write(f"{PROG}: error: {e}\n")
         return 1
     printer.close()
+    if progress is not None:
+        progress.close()
     return 0
 
 
 def _describe(event: object, err: TextIO) -> None:
     match event:
-        case TranscriptionStarted(session_id=session_id):
-            err.write(f"{PROG}: session {session_id} started\n")
+        case TranscriptionStarted(session_id=session_id, resume_token=token):
+            err.write(f"{PROG}: session {session_id} started (resume token {token})\n")
         case Reconnect(reason=reason):
             err.write(f"{PROG}: reconnecting: {reason}\n")
         case TranscriptionResumed(resume_from_ms=ms, replayed_finals=n):

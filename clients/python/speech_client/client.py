@@ -43,7 +43,7 @@ from speech_client.events import (
     parse_event,
 )
 from speech_client.pacing import Pacer
-from speech_client.resume import FinalsTracker, ReplayBuffer, backoff_delay
+from speech_client.resume import FinalsTracker, ReplayBuffer, backoff_delay, skip_bytes
 from speech_client.urls import session_url
 
 # Close codes after which resuming can succeed: the network or the pod went away
@@ -74,6 +74,9 @@ class ClientOptions:
     max_reconnect_attempts: int = 6  # consecutive failed attempts before giving up
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 10.0
+    # Uncommitted audio kept for a resume (about 17 minutes of 16 kHz mono PCM16); past
+    # it the oldest is dropped, and a resume that would need it fails (replay_unavailable).
+    max_replay_bytes: int = 32 * 2**20
 
 
 class Transcription:
@@ -100,6 +103,9 @@ class Transcription:
         session_id: str | None = None,
         speed: float = 1.0,
         options: ClientOptions | None = None,
+        resume_token: str | None = None,
+        last_seq: int = 0,
+        skip_committed: bool = False,
     ) -> None:
         if session_id is None and "/api/v1/transcribe/" not in url:
             session_id = uuid.uuid4().hex
@@ -108,9 +114,16 @@ class Transcription:
         self.config = config_for(audio_format, config)
         self.speed = speed
         self.options = options or ClientOptions()
-        self.replay = ReplayBuffer()
+        self.replay = ReplayBuffer(self.options.max_replay_bytes)
         self.finals = FinalsTracker()
-        self.resume_token: str | None = None
+        # Given: the first connection resumes that session (`frames` then start at the
+        # offset the server resumes from) instead of starting one. With `skip_committed`,
+        # `frames` are the session's audio from its very start (a file given again) and
+        # what the server had committed is skipped. `last_seq`: finals already seen.
+        self.resume_token: str | None = resume_token
+        self.finals.last_seq = last_seq
+        self._skip_committed = skip_committed
+        self._source_skip = 0
         self.reconnects = 0  # connections opened after the first
         self._frames = frames
         self._sync_frames = iter(frames) if isinstance(frames, Iterable) else None
@@ -319,6 +332,10 @@ class Transcription:
                 self._mark_ready(ready, deadline, 0)
             case TranscriptionResumed(resume_from_ms=ms):
                 offset = self.format.ms_to_bytes(ms)
+                if self._skip_committed and self.replay.end == 0 and self._pacer is None:
+                    # Resumed by token before sending anything: skip what was committed.
+                    self.replay.skip_to(offset)
+                    self._source_skip = offset
                 if offset < self.replay.start:
                     raise TranscriptionError(
                         errors.REPLAY_UNAVAILABLE,
@@ -328,6 +345,9 @@ class Transcription:
                 self._mark_ready(ready, deadline, min(offset, self.replay.end))
             case Reconnect(resume_token=token):
                 self.resume_token = token
+            case TranscriptionStopped():
+                if not ready.done():  # a resumed session that had already stopped
+                    ready.set_result(-1)
         return True
 
     def _mark_ready(self, ready: asyncio.Future[int], deadline: asyncio.Timeout, at: int) -> None:
@@ -366,8 +386,15 @@ class Transcription:
         self, ws: ClientConnection, ready: asyncio.Future[int], deadline: asyncio.Timeout
     ) -> None:
         resume_at = await ready  # bounded: the receiver's deadline covers it
+        if resume_at < 0:
+            return
         if self._pacer is None:
-            self._pacer = Pacer(self.format.bytes_per_second, self.speed)
+            self._pacer = Pacer(
+                self.format.bytes_per_second, self.speed, origin_offset=self.replay.start
+            )
+        if self._source_skip and self._sync_frames is not None:
+            self._sync_frames = skip_bytes(self._sync_frames, self._source_skip)
+            self._source_skip = 0
         pacer = self._pacer
         try:
             for start, data in self.replay.since(resume_at):

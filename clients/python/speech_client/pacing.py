@@ -20,10 +20,13 @@ class Pacer:
         bytes_per_second: int,
         speed: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        origin_offset: int = 0,
     ) -> None:
         self._seconds_per_byte = 1 / (bytes_per_second * speed) if speed > 0 else 0.0
         self._clock = clock
-        self._start = clock()
+        # A stream that starts at `origin_offset` (a resume by token) is due from now on.
+        self._start = clock() - origin_offset * self._seconds_per_byte
 
     @property
     def paced(self) -> bool:

@@ -12,12 +12,19 @@ class ReplayBuffer:
 
     Frames are appended as they are sent; `commit` drops what `audio_committed` says the
     server has persisted; after a resume, `since` gives the audio to send again.
+
+    At most `limit_bytes` are held: past it the oldest audio is dropped even though it
+    is not committed (a server that commits nothing for that long: silence, music, its
+    store down), so memory stays bounded; a resume that needs the dropped audio then fails
+    with `replay_unavailable` instead of silently losing it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit_bytes: int | None = None) -> None:
         self._frames: deque[tuple[int, bytes]] = deque()  # (start offset, data)
         self._start = 0  # offset of the first byte still held
         self._end = 0  # offset just after the last byte appended
+        self.limit_bytes = limit_bytes
+        self.dropped_bytes = 0  # uncommitted audio dropped at the bound
 
     @property
     def start(self) -> int:
@@ -31,10 +38,24 @@ class ReplayBuffer:
     def size(self) -> int:
         return self._end - self._start
 
+    def skip_to(self, offset: int) -> None:
+        """Start the stream at byte `offset`: the audio before it was sent, and committed,
+        by an earlier client of the session (a resume by token). Only before any append."""
+        if self._end:
+            raise ValueError("skip_to only applies to an empty stream")
+        self._start = self._end = offset
+
     def append(self, frame: bytes) -> int:
         """Keep `frame` (the next audio of the stream); returns its end offset."""
         self._frames.append((self._end, frame))
         self._end += len(frame)
+        limit = self.limit_bytes
+        if limit is not None:
+            frames = self._frames
+            while len(frames) > 1 and self._end - self._start > limit:
+                start, data = frames.popleft()
+                self._start = start + len(data)
+                self.dropped_bytes += len(data)
         return self._end
 
     def commit(self, offset: int) -> None:
@@ -106,3 +127,13 @@ def backoff_delay(
     """
     ceiling = min(cap_s, base_s * 2**attempt)
     return max(minimum_s, (rand or random).uniform(0, ceiling))
+
+
+def skip_bytes(frames: Iterator[bytes], count: int) -> Iterator[bytes]:
+    """`frames` without their first `count` bytes (a frame they split keeps its tail)."""
+    for frame in frames:
+        if count >= len(frame):
+            count -= len(frame)
+            continue
+        yield frame[count:] if count else frame
+        count = 0

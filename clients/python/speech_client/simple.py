@@ -31,8 +31,10 @@ def transcribe(
     session_id: str | None = None,
     speed: float = 1.0,
     options: ClientOptions | None = None,
+    resume_token: str | None = None,
 ) -> Transcription:
-    """A session streaming `audio` in frames of `frame_ms`; use with `async with`."""
+    """A session streaming `audio` in frames of `frame_ms`; use with `async with`. With
+    `resume_token`, it resumes that session (`audio` is sent from its start)."""
     return Transcription(
         url,
         audio.frames(frame_ms),
@@ -41,6 +43,7 @@ def transcribe(
         session_id=session_id,
         speed=speed,
         options=options,
+        resume_token=resume_token,
     )
 
 

@@ -29,14 +29,18 @@ async def serve(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         # Loading the model takes a while: do it before reporting SERVING.
         engine = await loop.run_in_executor(executor, create_engine, settings)
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.so_reuseport", 0),  # a port in use is an error, not a shared port
-            ]
-        )
+        options: list[tuple[str, int]] = [
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),  # a port in use is an error, not a shared port
+        ]
+        if settings.min_ping_interval_ms:
+            options.append(
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", settings.min_ping_interval_ms)
+            )
+        server = grpc.aio.server(options=options)
         asr_grpc.add_RivaSpeechRecognitionServicer_to_server(
-            RivaAsrServicer(engine, executor, settings.max_streams), server
+            RivaAsrServicer(engine, executor, settings.max_streams, settings.idle_release_s),
+            server,
         )
         health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)

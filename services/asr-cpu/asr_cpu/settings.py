@@ -27,6 +27,8 @@ class Settings:
     max_segment_s: float
     warm_decoders: int
     log_level: str
+    idle_release_s: float = 0.0
+    min_ping_interval_ms: int = 0
     metrics_port: int | None = None
 
 
@@ -97,6 +99,19 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         type=int,
         help="pocketsphinx: decoders created before serving",
     )
+    flag(
+        "idle-release",
+        default=0.0,
+        type=float,
+        help="end a stream that gets no audio for this many seconds, as Riva does (0: never)",
+    )
+    flag(
+        "min-ping-interval-ms",
+        default=0,
+        type=int,
+        help="gRPC servers' ping policy: least time between client pings without data "
+        "(0: gRPC's default, 5 minutes)",
+    )
     flag("log-level", default="INFO", help="logging level")
     flag(
         "metrics-port",
@@ -134,5 +149,7 @@ def parse_settings(
         max_segment_s=_positive_float(str(args.max_segment)),
         warm_decoders=int(args.warm_decoders),
         log_level=str(args.log_level).upper(),
+        idle_release_s=max(0.0, float(args.idle_release)),
+        min_ping_interval_ms=max(0, int(args.min_ping_interval_ms)),
         metrics_port=int(args.metrics_port) if args.metrics_port is not None else None,
     )

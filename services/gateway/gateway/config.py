@@ -28,6 +28,17 @@ class RedisSettings(BaseModel):
     key_prefix: str = "speech"
 
 
+class RivaDiscoverySettings(BaseModel):
+    # In Kubernetes: watch the EndpointSlices of this Service and balance over its ready
+    # pods (backends/discovery.py) instead of `targets`, which then serve only until the
+    # first listing. Empty: the static `targets`.
+    service: str = ""
+    # The Service's namespace; empty: the pod's own.
+    namespace: str = ""
+    # The Service port Riva's gRPC API is on.
+    port_name: str = "grpc"
+
+
 class RivaSettings(BaseModel):
     # One or more `host:port` targets; each new stream goes to the one with the fewest
     # active streams (DESIGN.md, "Riva balancing").
@@ -38,12 +49,19 @@ class RivaSettings(BaseModel):
     api_key: SecretStr | None = None
     function_id: str | None = None
     connect_timeout_s: float = 5.0
+    # Keepalive pings on each channel: no oftener than a default-policy gRPC server
+    # accepts (5 minutes), see backends/riva.py.
+    keepalive_time_s: float = Field(default=300.0, ge=1.0)
+    discovery: RivaDiscoverySettings = RivaDiscoverySettings()
 
 
 class LimitSettings(BaseModel):
     max_concurrent_sessions: int = Field(default=500, ge=1)
     # Largest binary frame accepted; larger gets `frame_too_large` and close 1009.
     max_frame_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Largest text (JSON) message accepted, a start_transcription with its config included;
+    # larger gets `frame_too_large` and close 1009.
+    max_text_bytes: int = Field(default=8 * 1024, ge=512)
     # Audio may arrive faster than real time by this factor, after a burst of this many
     # seconds (a resume re-sends the client's replay buffer at once).
     max_realtime_factor: float = Field(default=4.0, gt=0)
@@ -63,10 +81,32 @@ class LimitSettings(BaseModel):
     # its socket before the last finals to fetch them by resuming (docs/capacity.md:
     # at scale, the records of ended sessions size Redis).
     stopped_ttl_s: int = Field(default=600, ge=10)
-    # Audio after the last final kept per session to replay into a new backend stream.
+    # Audio after the last final kept per session to replay into a new backend stream:
+    # this many seconds, and never more than replay_max_bytes (48 kHz stereo is 12 times
+    # the bytes of 16 kHz mono).
     replay_max_s: float = Field(default=60.0, ge=0)
+    replay_max_bytes: int = Field(default=2 * 2**20, ge=0)
+    # Audio held for the next backend stream (between streams, during a failover); when
+    # full the socket is not read further.
+    held_max_bytes: int = Field(default=2**20, ge=64 * 1024)
+    # A client that has not taken what the gateway sends for this long is a slow
+    # consumer: `slow_consumer` (retryable) and close 1013.
+    slow_consumer_timeout_s: float = Field(default=10.0, gt=0)
+    # Bound on each send of a session's last words (its error, transcription_stopped,
+    # a drain's reconnect), so that one stalled client never blocks an end or a drain.
+    send_timeout_s: float = Field(default=2.0, gt=0)
     # How long a drain waits for clients to move before closing their sockets.
     drain_timeout_s: float = Field(default=20.0, ge=0)
+    # A start_transcription for an id whose session has the same config and no final yet
+    # is the retry of a start whose reply was lost, for this long after the first.
+    start_retry_window_s: float = Field(default=3600.0, ge=0)
+    # Persisted finals each driver keeps, to restore what Redis may lose (AOF written once
+    # a second, a replica that lags its primary).
+    finals_kept: int = Field(default=16, ge=1)
+    # Finals kept for Redis while it is unreachable; past this the session ends loudly.
+    max_pending_finals: int = Field(default=1000, ge=1)
+    # A backend stream that takes audio and answers nothing this long is failed over.
+    backend_response_timeout_s: float = Field(default=30.0, gt=0)
 
     @property
     def replay_max_ms(self) -> int:
@@ -82,6 +122,19 @@ class ServerSettings(BaseModel):
     ws_per_message_deflate: bool = False
 
 
+class FileSettings(BaseModel):
+    # POST /v1/audio/transcriptions: larger uploads get 413, longer audio 400.
+    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    max_duration_s: float = Field(default=4 * 3600.0, gt=0)
+    # Audio per Recognize call; each cut is placed at the quietest moment of the last
+    # `cut_search_s` seconds of the chunk.
+    chunk_s: float = Field(default=30.0, ge=5)
+    cut_search_s: float = Field(default=5.0, ge=0.1)
+    recognize_timeout_s: float = Field(default=120.0, gt=0)
+    # File transcriptions at once per process; more get 429.
+    max_concurrent: int = Field(default=4, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__", env_file=None, extra="ignore", case_sensitive=False
@@ -91,3 +144,4 @@ class Settings(BaseSettings):
     riva: RivaSettings = RivaSettings()
     limits: LimitSettings = LimitSettings()
     server: ServerSettings = ServerSettings()
+    files: FileSettings = FileSettings()

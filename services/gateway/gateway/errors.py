@@ -48,3 +48,8 @@ class Fenced(Exception):
 
 class RecordLost(Exception):
     """The session's record is gone from Redis (expired, or Redis lost its data)."""
+
+
+class LogGap(Exception):
+    """The stored finals log ends before the driver's last final (Redis lost recent writes),
+    or a rebuild could not fill what it lost."""

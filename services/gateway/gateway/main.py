@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from gateway import web
 from gateway.api.router import api_router
-from gateway.api.routes import admin
+from gateway.api.routes import admin, audio_transcriptions, published, realtime
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
+from gateway.files.body_limit import UploadLimit
 from gateway.observability.exposition import mount_metrics
 from gateway.observability.sampler import PodSampler
 from gateway.observability.tracing import configure_from_env
@@ -30,6 +32,13 @@ def create_app(settings: Settings) -> FastAPI:
         configure_from_env("speech-gateway", settings.server.pod_name)
         store = SessionStore.from_settings(settings.redis)
         backend = RivaBackend(settings.riva)
+        # Riva endpoints from the Service's EndpointSlices, when configured (imported only
+        # then: the kubernetes client is large, and most processes never need it).
+        discovery = None
+        if settings.riva.discovery.service:
+            from gateway.backends.discovery import start_discovery
+
+            discovery = start_discovery(settings.riva, backend)
         registry = SessionRegistry(settings.limits)
         service = SessionService(settings, store, backend, registry)
         app.state.service = service
@@ -52,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if discovery is not None:
+                await discovery.close()
             await backend.close()
             await store.close()
 
@@ -60,6 +71,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_router)
     app.include_router(admin.router)
     mount_metrics(app)
+    app.include_router(published.root_router)
+    app.include_router(web.router)
+    app.include_router(audio_transcriptions.router)
+    app.include_router(realtime.router)
+    app.add_middleware(
+        UploadLimit, path_prefix=audio_transcriptions.router.prefix,
+        max_bytes=settings.files.max_bytes,
+    )  # fmt: skip
+    app.mount(web.STATIC_PATH, web.static_files(), name="static")
     return app
 
 

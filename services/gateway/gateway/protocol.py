@@ -24,11 +24,13 @@ class ErrorCode(StrEnum):
     SESSION_EXISTS = "session_exists"
     SESSION_NOT_FOUND = "session_not_found"
     SESSION_EXPIRED = "session_expired"
+    SESSION_TAKEN_OVER = "session_taken_over"
     QUOTA_EXCEEDED = "quota_exceeded"
     CAPACITY_EXHAUSTED = "capacity_exhausted"
     RATE_LIMITED = "rate_limited"
     AUDIO_TOO_FAST = "audio_too_fast"
     FRAME_TOO_LARGE = "frame_too_large"
+    SLOW_CONSUMER = "slow_consumer"
     BACKEND_UNAVAILABLE = "backend_unavailable"
     BACKEND_ERROR = "backend_error"
     INTERNAL_ERROR = "internal_error"
@@ -49,7 +51,9 @@ class _Strict(BaseModel):
 
 
 class BoostedPhrases(_Strict):
-    phrases: list[str] = Field(min_length=1)
+    phrases: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=1000
+    )
     boost: float = 1.0
 
 
@@ -89,6 +93,13 @@ class TranscriptionConfig(_Strict):
         """Audio bytes per millisecond, or 0 for compressed encodings."""
         sample_bytes = RAW_SAMPLE_BYTES.get(self.encoding, 0)
         return sample_bytes * self.channels * self.sample_rate_hz / 1000
+
+    @property
+    def rate_bound_bytes_per_ms(self) -> float:
+        """Bytes per ms for the real-time rate bound. Compressed audio is bounded as if it
+        were 16-bit PCM at its rate: FLAC is never larger, Opus far smaller (the bound is
+        loose for Opus; its duration is known only once decoded)."""
+        return self.bytes_per_ms or 2 * self.channels * self.sample_rate_hz / 1000
 
     def byte_offset(self, ms: int) -> int:
         """The byte offset of the sample nearest to `ms` (0 for compressed encodings)."""

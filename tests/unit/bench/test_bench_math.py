@@ -1,13 +1,12 @@
 """The pure parts of `make bench`: percentiles, /proc arithmetic, Redis counts, the
-WebSocket frames and finals bookkeeping of the load generator, and the JSON summary."""
+WebSocket frames and finals bookkeeping of the load generator (the JSON summary, the knee
+search and the plan: test_summary.py and test_knee.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from bench import loadgen, procstat, stats
+from bench import frames, procstat, session, stats
 
 # /proc/PID/stat of a gunicorn worker: a command name with a space and a parenthesis.
 STAT = (
@@ -91,98 +90,60 @@ def test_redis_calls_include_script_internal_commands() -> None:
 
 
 def test_client_frames_are_masked_with_a_zero_key() -> None:
-    small = loadgen.client_frame(0x1, b"hi")
+    small = frames.client_frame(0x1, b"hi")
     assert small == b"\x81\x82\x00\x00\x00\x00hi"
-    audio = loadgen.client_frame(0x2, b"\x01" * loadgen.FRAME_BYTES)
-    assert audio[:4] == b"\x82\xfe" + loadgen.FRAME_BYTES.to_bytes(2, "big")
+    audio = frames.client_frame(0x2, b"\x01" * frames.FRAME_BYTES)
+    assert audio[:4] == b"\x82\xfe" + frames.FRAME_BYTES.to_bytes(2, "big")
     assert audio[4:8] == b"\x00\x00\x00\x00"
-    assert len(audio) == 8 + loadgen.FRAME_BYTES
+    assert len(audio) == 8 + frames.FRAME_BYTES
 
 
 def test_noise_frames_are_100_ms_of_pcm16_and_all_differ() -> None:
-    frames = loadgen.noise_frames(4)
-    assert {len(f) for f in frames} == {3200}
-    assert len(set(frames)) == 4
-    assert frames == loadgen.noise_frames(4)
+    noise = frames.noise_frames(4)
+    assert {len(f) for f in noise} == {3200}
+    assert len(set(noise)) == 4
+    assert noise == frames.noise_frames(4)
 
 
 def test_expected_finals_count_the_partial_window_flushed_by_stop() -> None:
-    assert loadgen.expected_finals(0) == 0
-    assert loadgen.expected_finals(20) == 1
-    assert loadgen.expected_finals(21) == 2
-    assert loadgen.expected_finals(200) == 10
+    assert frames.expected_finals(0) == 0
+    assert frames.expected_finals(20) == 1
+    assert frames.expected_finals(21) == 2
+    assert frames.expected_finals(200) == 10
 
 
 def test_final_latency_is_measured_from_the_frame_that_completed_its_audio() -> None:
-    assert loadgen.frame_index_for(2000) == 19
-    assert loadgen.frame_index_for(2050) == 20  # a partial frame still needs frame 20
-    session = loadgen.Session.__new__(loadgen.Session)
-    session.sent_at = [10.0 + 0.1 * i for i in range(45)]
-    session.stop_at = 14.6
+    assert frames.frame_index_for(2000) == 19
+    assert frames.frame_index_for(2050) == 20  # a partial frame still needs frame 20
+    sess = session.Session.__new__(session.Session)
+    sess.sent_at = [10.0 + 0.1 * i for i in range(45)]
+    sess.stop_at = 14.6
     # Finals at 2 s and 4 s, and the stop's flush of the last half-second.
-    session.finals = [(11.925, 2000), (13.905, 4000), (14.62, 4500)]
-    in_window = session.latencies(10.0, 20.0)
+    sess.finals = [(11.925, 2000), (13.905, 4000), (14.62, 4500)]
+    in_window = sess.latencies(10.0, 20.0)
     assert in_window == pytest.approx([25.0, 5.0])
-    assert session.latencies(12.0, 20.0) == pytest.approx([5.0])
+    assert sess.latencies(12.0, 20.0) == pytest.approx([5.0])
 
 
-def _level(target: str, n: int, **kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "target": target,
-        "streams": n,
-        "streams_started": n,
-        "errors": 0,
-        "finals_received": 10 * n,
-        "finals_expected": 10 * n,
-        "cpu_pct": 0.2 * n,
-        "cpu_pct_per_stream": 0.2,
-        "p99_ms": 20.0,
-        "rss_kb_per_session": 100.0,
-        "redis_ops_per_frame": 0.3,
-        "redis_scripts_per_frame": 0.05,
-    }
-    return {**base, **kw}
-
-
-def test_summary_headlines() -> None:
-    levels = [
-        _level("direct", 300, cpu_pct=None, cpu_pct_per_stream=None, p99_ms=4.0),
-        _level("relay", 300, cpu_pct_per_stream=0.1),
-        _level("gateway", 300, p99_ms=14.5),
-        _level("relay", 400, cpu_pct_per_stream=0.12),
-        _level("gateway", 400, cpu_pct_per_stream=0.24, cpu_pct=96.0, rss_kb_per_session=90.0),
-        _level("relay", 500, cpu_pct_per_stream=0.15),
-        _level("gateway", 500, cpu_pct=100.0, p99_ms=300.0, cpu_pct_per_stream=0.2),
-        # Two gateways on two cores: 150 % is below their two cores.
-        _level("nginx", 500, cpu_pct=150.0, gateways=2),
-    ]
-    summary = stats.summarize(levels)
-    assert summary["streams_per_core"] == 400
-    assert summary["streams_per_core_is_lower_bound"] is False
-    assert summary["added_p99_ms_at_300"] == pytest.approx(10.5)
-    # At 500 the gateway did not carry the load: the ratio is taken at 400.
-    assert summary["cpu_ratio_vs_relay_at_streams"] == 400
-    assert summary["cpu_ratio_vs_relay_both_carried"] is True
-    assert summary["cpu_ratio_vs_relay"] == pytest.approx(2.0)
-    assert summary["cpu_pct_per_stream_at_400"] == pytest.approx(0.24)
-    assert summary["ratio_vs_nvidia_bridge"] == pytest.approx(2.4)
-    assert summary["rss_kb_per_session_at_streams"] == 500
-    assert summary["e2e_nginx_two_gateways_max_streams"] == 500
-    assert summary["levels"] == levels
-
-
-def test_a_level_with_a_lost_final_or_an_error_is_not_carried() -> None:
-    assert stats.level_ok(_level("gateway", 100))
-    assert not stats.level_ok(_level("gateway", 100, finals_received=999))
-    assert not stats.level_ok(_level("gateway", 100, errors=1))
-    assert not stats.level_ok(_level("gateway", 100, streams_started=99))
-    assert not stats.level_ok(_level("gateway", 100, p99_ms=None))
-    summary = stats.summarize([_level("gateway", 100, errors=3)])
-    assert summary["streams_per_core"] == 0
-    assert summary["streams_per_core_is_lower_bound"] is False
-    assert (
-        stats.summarize([_level("gateway", 500, cpu_pct=60.0)])["streams_per_core_is_lower_bound"]
-        is True
+def test_cpu_info_names_the_model_and_its_clock() -> None:
+    text = (
+        "processor\t: 0\nmodel name\t: AMD EPYC 7B13\ncpu MHz\t\t: 2450.000\n"
+        "bogomips\t: 4900.00\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n"
+        "cpu MHz\t\t: 3100.000\n"
     )
-    assert summary["added_p99_ms_at_300"] is None
-    assert summary["cpu_ratio_vs_relay"] is None
+    assert procstat.cpu_info_from_text(text) == {
+        "model": "AMD EPYC 7B13",
+        "mhz": 2450.0,
+        "bogomips": 4900.0,
+    }
+    assert procstat.cpu_info_from_text("") == {"model": None, "mhz": None, "bogomips": None}
+
+
+def test_the_commands_the_gateways_scripts_run_are_found() -> None:
+    # Without them every command would count as a round trip of its own.
+    from bench.level import SCRIPT_COMMANDS
+
+    assert {"xadd", "hset", "expire", "hmget"} <= SCRIPT_COMMANDS
+    assert "evalsha" not in SCRIPT_COMMANDS
+    calls = {"evalsha": 10, "xadd": 10, "hset": 10, "expire": 20, "ping": 1}
+    assert stats.redis_top_level_calls(calls, SCRIPT_COMMANDS) == 11

@@ -129,6 +129,7 @@ def test_gateways_run_the_agreed_command_with_their_settings(
     )
     assert "--port 16380" in programs["redis"].command
     assert "--save ''" in programs["redis"].command
+    assert "--appendonly yes --appendfsync everysec" in programs["redis"].command
 
 
 def test_control_socket_is_in_the_run_dir_and_config_private(

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deploy.local.nginx_conf import TEMPLATE, nginx_argv, render_nginx_conf
+from deploy.local.nginx_conf import TEMPLATE, container_nginx_conf, nginx_argv, render_nginx_conf
 
 ID_ALPHABET = string.ascii_letters + string.digits + "_-"
 
@@ -88,7 +88,7 @@ def test_template_placeholders_are_all_filled() -> None:
     placeholders = set(re.findall(r"@\{(\w+)\}", TEMPLATE.read_text()))
     assert placeholders == {
         "user_directive", "pid_path", "error_log", "temp_dir",
-        "access_log", "upstream_servers", "listen",
+        "access_log", "upstream_servers", "listen", "resolver_directive",
     }  # fmt: skip
 
 
@@ -134,3 +134,13 @@ def _rendered_text() -> str:
     # Rendered once for the property tests (hypothesis runs each body many times).
     with tempfile.TemporaryDirectory() as run_dir:
         return render_nginx_conf(18080, ["127.0.0.1:1"], Path(run_dir)).read_text()
+
+
+def test_container_conf_resolves_names_with_relative_paths() -> None:
+    text = container_nginx_conf(["gateway-1:8000"], 8080, "127.0.0.11")
+    assert "server gateway-1:8000 resolve max_fails=1 fail_timeout=2s;" in text
+    assert "resolver 127.0.0.11 valid=5s ipv6=off;" in text
+    assert "pid nginx.pid;" in text
+    assert "listen 8080;" in text
+    with pytest.raises(ValueError, match="host:port"):
+        container_nginx_conf(["gateway-1"], 8080, "127.0.0.11")

@@ -92,3 +92,12 @@ def test_json_schema_covers_both_directions() -> None:
         assert name in client
     for name in ("transcription_started", "transcript", "audio_committed", "error"):
         assert name in server
+
+
+def test_compressed_audio_is_rate_bound_as_pcm16_at_its_rate() -> None:
+    from gateway.protocol import TranscriptionConfig
+
+    assert TranscriptionConfig().rate_bound_bytes_per_ms == 32
+    flac = TranscriptionConfig(encoding="flac", sample_rate_hz=8000, channels=2)
+    assert flac.bytes_per_ms == 0
+    assert flac.rate_bound_bytes_per_ms == 32

@@ -77,3 +77,16 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
 
 def test_backoff_honours_the_servers_retry_after() -> None:
     assert backoff_delay(0, base_s=0.1, minimum_s=3.0) == 3.0
+
+
+def test_the_replay_buffer_stops_at_its_byte_bound() -> None:
+    from speech_client.resume import ReplayBuffer
+
+    buffer = ReplayBuffer(limit_bytes=1000)
+    for _ in range(50):
+        buffer.append(b"\x00" * 100)  # nothing ever committed
+    assert buffer.size <= 1000
+    assert buffer.dropped_bytes == 4000
+    assert (buffer.start, buffer.end) == (4000, 5000)
+    with pytest.raises(LookupError):
+        list(buffer.since(0))

@@ -19,14 +19,20 @@ from gateway.backends.balancer import Balancer, Endpoint
 from gateway.config import RivaSettings
 from gateway.observability.tracing import grpc_metadata
 
-# Long-lived streams on possibly idle connections: keepalive pings find dead peers.
-_CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-]
+
+def channel_options(settings: RivaSettings) -> list[tuple[str, int]]:
+    """Keepalive pings that a gRPC server with the default ping policy accepts (Riva's
+    Triton front end, the CPU speech server): such a server takes a ping without data at
+    most every 5 minutes and answers more with GOAWAY `too_many_pings`; and none on a
+    connection with no call. A backend that hangs while audio flows is found sooner by the
+    session's own watch (`LIMITS__BACKEND_RESPONSE_TIMEOUT_S`)."""
+    return [
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time_s * 1000)),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ]
 
 
 class RivaClient:
@@ -37,9 +43,9 @@ class RivaClient:
         if settings.use_tls:
             root = Path(settings.ssl_root_cert).read_bytes() if settings.ssl_root_cert else None
             creds = grpc.ssl_channel_credentials(root_certificates=root)
-            self.channel = grpc.aio.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
+            self.channel = grpc.aio.secure_channel(target, creds, options=channel_options(settings))
         else:
-            self.channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+            self.channel = grpc.aio.insecure_channel(target, options=channel_options(settings))
         self.asr = asr_grpc.RivaSpeechRecognitionStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 

@@ -21,8 +21,7 @@ def session_failed(error: SessionError) -> None:
     """A session's connection ends with `error` (sent to the client, or silent)."""
     if error.notify:
         metrics.SESSION_ERRORS.labels(error.code.value).inc()
-    elif error.code is ErrorCode.SESSION_EXISTS:
-        # Silent and "exists": another connection resumed the session (a takeover).
+    if error.code is ErrorCode.SESSION_TAKEN_OVER:
         metrics.SESSIONS_TAKEN_OVER.inc()
         tracing.session_event("takeover")
         session_log("session.taken_over")

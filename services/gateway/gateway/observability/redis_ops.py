@@ -34,7 +34,9 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, OutOfMemoryError):
         return "oom"
     if isinstance(exc, ResponseError):
-        return "response"
+        # Inside a Lua script Redis keeps the original error's code in the message.
+        code = str(exc).split(" ", 1)[0].upper()
+        return {"READONLY": "readonly", "OOM": "oom", "LOADING": "loading"}.get(code, "response")
     if isinstance(exc, RedisError):
         return "other"
     return "client"

@@ -122,7 +122,7 @@ def end_session(handle: SessionTrace, session: EndedSession | None, outcome: str
         if session is not None:
             span.set_attribute("session.resume_count", session.epoch - 1)
             span.set_attribute("session.audio_seconds", audio_s)
-        if outcome not in ("stopped", "client_gone", "moved"):
+        if outcome not in ("stopped", "client_gone", "moved", "session_taken_over"):
             span.set_status(Status(StatusCode.ERROR, outcome))
     if _live.get(handle.session_id) is span:
         del _live[handle.session_id]

@@ -52,13 +52,72 @@ def backend_error(exc: grpc.aio.AioRpcError) -> SessionError:
     )
 
 
-def session_taken_over() -> SessionError:
-    """Another connection resumed the session: this one closes with 1012, no event."""
+def backend_hung(timeout_s: float) -> SessionError:
     return SessionError(
-        ErrorCode.SESSION_EXISTS,
+        ErrorCode.BACKEND_UNAVAILABLE,
+        f"the speech backend answered nothing for {timeout_s:g} s of audio",
+        retryable=True,
+        close_code=CloseCode.TRY_AGAIN_LATER,
+        retry_after_s=1.0,
+    )
+
+
+def session_taken_over() -> SessionError:
+    """A newer connection resumed the session: this one is over for good (its client must
+    not resume, or two clients would take the session from each other forever)."""
+    return SessionError(
+        ErrorCode.SESSION_TAKEN_OVER,
         "another connection resumed this session",
-        close_code=CloseCode.RESTARTING,
-        notify=False,
+        close_code=CloseCode.POLICY,
+    )
+
+
+def slow_consumer(timeout_s: float) -> SessionError:
+    return SessionError(
+        ErrorCode.SLOW_CONSUMER,
+        f"the client did not read what the server sent for {timeout_s:g} s",
+        retryable=True,
+        close_code=CloseCode.TRY_AGAIN_LATER,
+        retry_after_s=1.0,
+    )
+
+
+def text_too_large(size: int, limit: int) -> SessionError:
+    return SessionError(
+        ErrorCode.FRAME_TOO_LARGE,
+        f"text message of {size} bytes is over the limit of {limit}",
+        close_code=CloseCode.TOO_LARGE,
+    )
+
+
+def session_expired(idle_timeout_s: float) -> SessionError:
+    return SessionError(
+        ErrorCode.SESSION_EXPIRED,
+        f"no audio or keepalive for {idle_timeout_s:g} s; the session can be resumed",
+        retryable=True,
+        close_code=CloseCode.POLICY,
+    )
+
+
+def finals_not_persisted(count: int) -> SessionError:
+    """Redis has been unavailable for so long that the finals kept for it overflow: the
+    session cannot promise a resume any more, and says so rather than drop them."""
+    log.error("%d finals could not be persisted: ending the session", count)
+    return SessionError(
+        ErrorCode.INTERNAL_ERROR,
+        f"the session store has been unavailable for {count} finals: they were sent "
+        "but cannot be persisted, so this session cannot be resumed",
+        close_code=CloseCode.INTERNAL,
+    )
+
+
+def log_lost(session_id: str) -> SessionError:
+    log.error("session %s: the store lost finals this pod no longer holds", session_id)
+    return SessionError(
+        ErrorCode.INTERNAL_ERROR,
+        "the session store lost finals that can no longer be restored: this session "
+        "cannot be resumed",
+        close_code=CloseCode.INTERNAL,
     )
 
 
@@ -71,6 +130,9 @@ _MESSAGE_TYPES = {
 }
 
 
+_MAX_ECHOED = 64
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """A short message naming each offending field (and any unknown one)."""
     parts = []
@@ -78,13 +140,14 @@ def describe_validation_error(exc: ValidationError) -> str:
         path = [str(p) for p in error["loc"]]
         if path and path[0] in _MESSAGE_TYPES:  # the union's tag, not a field
             path = path[1:]
-        loc = ".".join(path) or "message"
+        # Field names come from the client: never echo more than a short prefix.
+        loc = (".".join(path) or "message")[:_MAX_ECHOED]
         if error["type"] == "extra_forbidden":
             parts.append(f"unknown field '{loc}'")
         elif error["type"] == "json_invalid":
             parts.append("not valid JSON")
         else:
-            parts.append(f"{loc}: {error['msg']}")
+            parts.append(f"{loc}: {error['msg'][:200]}")
     return "; ".join(parts)
 
 
@@ -117,7 +180,20 @@ def store_unavailable(session_id: str, exc: Exception) -> SessionError:
     )
 
 
-def resume_refused(session_id: str, reason: str) -> SessionError:
+def resume_refused(session_id: str, reason: str, seq: int = 0) -> SessionError:
+    if reason == "not_resumable":
+        return SessionError(
+            ErrorCode.INVALID_CONFIG,
+            "a flac or ogg_opus session cannot be resumed (compressed audio cannot be "
+            "re-sent from an offset): start a new session",
+            close_code=CloseCode.POLICY,
+        )
+    if reason == "bad_last_seq":
+        return SessionError(
+            ErrorCode.INVALID_MESSAGE,
+            f"last_seq is beyond the session's last final ({seq})",
+            close_code=CloseCode.POLICY,
+        )
     if reason == "bad_token":
         return SessionError(
             ErrorCode.UNAUTHORIZED,

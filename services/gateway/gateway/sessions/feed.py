@@ -29,7 +29,8 @@ from gateway.backends.riva_config import streaming_config
 from gateway.errors import SessionError
 from gateway.observability import events, tracing
 from gateway.protocol import CloseCode, ErrorCode, TranscriptionConfig
-from gateway.sessions.failures import FAILOVER_CODES, backend_error
+from gateway.sessions.activity import BackendWatch
+from gateway.sessions.failures import FAILOVER_CODES, backend_error, backend_hung
 from gateway.sessions.replay import ReplayBuffer
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,11 @@ class BackendFeed:
         on_result: ResultHandler,
         base_ms: int,
         held_limit: int,
+        held_max_bytes: int,
         replay_limit_ms: int,
+        replay_max_bytes: int,
+        response_timeout_s: float,
+        release_quiet_s: float,
     ) -> None:
         self._session_id = session_id
         self._config = config
@@ -79,9 +84,14 @@ class BackendFeed:
         self.call: StreamCall | None = None
         self.held: deque[bytes | Marker] = deque()
         self._held_limit = held_limit
+        self._held_max_bytes = held_max_bytes
+        self._held_bytes = 0
         self._room = asyncio.Event()
         self._room.set()
-        self.replay = ReplayBuffer(config.byte_offset(base_ms), config.byte_offset(replay_limit_ms))
+        self.replay = ReplayBuffer(
+            config.byte_offset(base_ms),
+            min(config.byte_offset(replay_limit_ms), replay_max_bytes),
+        )
         # Raw audio can be replayed; compressed audio has no byte offsets to cut at.
         self.keep = self.replay.append if self._bytes_per_ms else _discard
         self.stream_bytes = 0  # written into the current stream
@@ -90,13 +100,21 @@ class BackendFeed:
         self.base_ms = base_ms
         self.final_end_ms = base_ms  # covered by the finals sent so far
         self._end_marker: Marker | None = None
+        self._stream: StreamCall | None = None  # the open call, taking frames or not
+        self._hung: StreamCall | None = None
+        self.responses = 0  # responses of every stream, for the watch
+        self.watch = BackendWatch(response_timeout_s, asyncio.get_running_loop().time())
+        self._release_quiet_s = release_quiet_s
 
     # ---- what the session calls ----------------------------------------------------------
 
     async def hold(self, item: bytes | Marker) -> None:
-        """Keep a frame or marker for the next stream; wait while too many are held."""
+        """Keep a frame or marker for the next stream; wait while too many (frames or bytes)
+        are held."""
         self.held.append(item)
-        if len(self.held) >= self._held_limit:
+        if type(item) is bytes:
+            self._held_bytes += len(item)
+        if len(self.held) >= self._held_limit or self._held_bytes >= self._held_max_bytes:
             self._room.clear()
             await self._room.wait()
 
@@ -133,9 +151,13 @@ class BackendFeed:
         while True:
             traced = tracing.start_backend_stream()
             endpoint, call = self._backend.open_stream(exclude=failed)
+            self._stream = call
+            self.watch.restarted()
+            error: grpc.aio.AioRpcError | SessionError | None = None
             try:
                 await self._start(call, replay)
                 async for response in call:
+                    self.responses += 1
                     for result in response.results:
                         if result.alternatives:
                             await self._on_result(result)
@@ -144,24 +166,40 @@ class BackendFeed:
                 events.backend_stream_failed(exc.code())
                 if exc.code() not in FAILOVER_CODES:
                     raise backend_error(exc) from None
+                error = exc
+            except asyncio.CancelledError:
+                # `check` cancels a hung stream's call; grpc.aio reports that as a
+                # cancellation of the reading task, which a real one would also show.
+                task = asyncio.current_task()
+                if self._hung is not call or (task is not None and task.cancelling()):
+                    raise
+                error = backend_hung(self.watch.timeout_s)
+            finally:
+                self.call = None
+                self._stream = None
+                self._backend.release(endpoint)
+                call.cancel()
+                tracing.end_backend_stream(traced, endpoint.target)
+            if error is not None:
+                if not isinstance(error, SessionError) and self._quiet():
+                    # Released for want of audio (Riva ends quiet streams): go on in a
+                    # new stream, on the same endpoint if it is fine.
+                    replay, failed = self._restart_after_last_final(None), None
+                    continue
                 self._backend.balancer.mark_failed(endpoint)
                 failures += 1
                 if failures > len(self._backend.balancer.endpoints):
-                    raise backend_error(exc) from None
+                    raise error if isinstance(error, SessionError) else backend_error(error)
                 log.warning(
                     "session %s: stream on %s failed (%s); failing over",
                     self._session_id,
                     endpoint.target,
-                    exc.code().name,
+                    error.code.value if isinstance(error, SessionError) else error.code().name,
                 )
-                replay, failed = self._restart_after_last_final(exc), endpoint
+                cause = None if isinstance(error, SessionError) else error
+                replay, failed = self._restart_after_last_final(cause), endpoint
                 events.backend_failover()
                 continue
-            finally:
-                self.call = None
-                self._backend.release(endpoint)
-                call.cancel()
-                tracing.end_backend_stream(traced, endpoint.target)
             marker, self._end_marker = self._end_marker, None
             if marker is STOP:
                 return
@@ -171,6 +209,16 @@ class BackendFeed:
             else:
                 # The backend ended the stream on its own: go on in a new one.
                 replay, failed = self._restart_after_last_final(None), None
+
+    def check(self, now: float, fed: int) -> None:
+        """From the housekeeping tick: fail over a stream that takes audio (`fed` bytes so
+        far) and answers nothing."""
+        if self.watch.hung(now, fed, self.responses) and self._stream is not None:
+            self._hung = self._stream
+            self._stream.cancel()
+
+    def _quiet(self) -> bool:
+        return asyncio.get_running_loop().time() - self.watch.fed_at >= self._release_quiet_s
 
     async def _start(self, call: StreamCall, replay: list[bytes]) -> None:
         """Send the config, the replayed audio and what was held; then hand the call to
@@ -186,7 +234,13 @@ class BackendFeed:
             held = self.held
             while held:
                 item = held.popleft()
-                if not self._room.is_set() and len(held) < self._held_limit:
+                if type(item) is bytes:
+                    self._held_bytes -= len(item)
+                if (
+                    not self._room.is_set()
+                    and len(held) < self._held_limit
+                    and self._held_bytes < self._held_max_bytes
+                ):
                     self._room.set()
                 if type(item) is not bytes:
                     assert isinstance(item, Marker)
@@ -206,7 +260,14 @@ class BackendFeed:
         """The audio after the last final, for the next stream: the unfinished utterance
         is recognised again, and the client sees a delay, not an error or a duplicate."""
         restart = self._config.byte_offset(self.final_end_ms)
-        if not self._bytes_per_ms or not self.replay.covers(restart):
+        if not self._bytes_per_ms:
+            raise SessionError(
+                ErrorCode.BACKEND_ERROR,
+                "the speech backend stream ended, and flac or ogg_opus audio cannot be "
+                "replayed into a new one: start a new session",
+                close_code=CloseCode.INTERNAL,
+            )
+        if not self.replay.covers(restart):
             if cause is not None:
                 raise backend_error(cause)
             raise SessionError(

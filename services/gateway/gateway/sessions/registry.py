@@ -8,6 +8,7 @@ from gateway.config import LimitSettings
 from gateway.observability import metrics
 from gateway.observability.fold import FOLDER
 from gateway.observability.loop_lag import LoopLag
+from gateway.sessions.failures import session_taken_over
 from gateway.sessions.live import LiveSession
 
 
@@ -24,6 +25,14 @@ class SessionRegistry:
         return len(self.sessions) >= self._limits.max_concurrent_sessions
 
     def add(self, session: LiveSession) -> None:
+        """Register `session` as its id's driver on this process. Of two connections of one
+        session (two resumes racing, in either order) the newer epoch's wins: the other is
+        ended with `session_taken_over` (raised here if it is the newcomer)."""
+        current = self.sessions.get(session.session_id)
+        if current is not None and current is not session:
+            if current.epoch > session.epoch:
+                raise session_taken_over()
+            current.abort(session_taken_over())
         self.sessions[session.session_id] = session
         self._empty.clear()
         metrics.SESSIONS_ACTIVE.set(len(self.sessions))

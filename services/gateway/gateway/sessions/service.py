@@ -1,6 +1,6 @@
 """The session service: from an accepted socket to a running session and its clean end.
 
-It knows nothing of FastAPI: the route hands it a `Transport` and a session id.
+It knows nothing of FastAPI: the route hands it a `ClientSocket` and a session id.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
-from gateway.errors import Fenced, RecordLost, SessionError, StoreUnavailable
+from gateway.errors import Fenced, LogGap, RecordLost, SessionError, StoreUnavailable
 from gateway.observability import events, metrics, tracing
 from gateway.protocol import (
     CloseCode,
@@ -28,6 +28,7 @@ from gateway.protocol import (
     TranscriptionStopped,
     client_message_adapter,
 )
+from gateway.sessions.client_socket import ClientGone, ClientSocket
 from gateway.sessions.failures import (
     describe_validation_error,
     first_cause,
@@ -36,11 +37,13 @@ from gateway.sessions.failures import (
     session_exists,
     session_taken_over,
     store_unavailable,
+    text_too_large,
 )
+from gateway.sessions.lifecycle import SessionState
 from gateway.sessions.live import LiveSession
 from gateway.sessions.registry import SessionRegistry
-from gateway.sessions.transport import ClientGone, Transport
-from gateway.store.redis_store import ResumeRefused, SessionStore
+from gateway.store import scripts
+from gateway.store.redis_store import Resumed, ResumeRefused, SessionStore
 
 Opening = StartTranscription | ResumeTranscription
 
@@ -60,17 +63,17 @@ class SessionService:
     ) -> None:
         self._settings = settings
         self._limits = settings.limits
-        self._owner = settings.server.pod_name or f"pod-{secrets.token_hex(4)}"
+        self.owner = settings.server.pod_name or f"pod-{secrets.token_hex(4)}"
         self.store = store
         self.backend = backend
         self.registry = registry
         self.draining = False
 
-    async def handle(self, transport: Transport, session_id: str) -> None:
+    async def handle(self, transport: ClientSocket, session_id: str) -> None:
         """Serve one accepted socket until the session ends, however it ends."""
         session: LiveSession | None = None
         outcome = "error"
-        traced = tracing.start_session(session_id, self._owner)
+        traced = tracing.start_session(session_id, self.owner)
         try:
             opening = await self._await_opening(transport)
             self._check_capacity(session_id)
@@ -95,7 +98,7 @@ class SessionService:
             metrics.SESSIONS_ENDED.labels(outcome).inc()
             tracing.end_session(traced, session, outcome)
 
-    async def _await_opening(self, transport: Transport) -> Opening:
+    async def _await_opening(self, transport: ClientSocket) -> Opening:
         """Read messages until a valid start or resume, within the start timeout."""
         bad = 0
         try:
@@ -117,10 +120,14 @@ class SessionService:
                             "too many invalid messages",
                             close_code=CloseCode.POLICY,
                         )
+                    text = message.get("text") or ""
+                    size = len(text.encode())
+                    if size > self._limits.max_text_bytes:
+                        raise text_too_large(size, self._limits.max_text_bytes)
                     try:
-                        parsed = client_message_adapter.validate_json(message.get("text") or "")
+                        parsed = client_message_adapter.validate_json(text)
                     except ValidationError as exc:
-                        code = opening_error_code(message.get("text") or "", exc)
+                        code = opening_error_code(text, exc)
                         await _send_error(transport, code, describe_validation_error(exc))
                         continue
                     if isinstance(parsed, StartTranscription | ResumeTranscription):
@@ -158,24 +165,23 @@ class SessionService:
             )
 
     async def _start(
-        self, transport: Transport, session_id: str, config: TranscriptionConfig
+        self, transport: ClientSocket, session_id: str, config: TranscriptionConfig
     ) -> LiveSession:
-        if session_id in self.registry.sessions:
-            raise session_exists(session_id)
         token = secrets.token_urlsafe(32)
         try:
-            created = await self.store.create(
+            epoch = await self.store.create(
                 session_id,
                 config_json=config.model_dump_json(),
                 token=token,
-                owner=self._owner,
+                owner=self.owner,
                 ttl_s=self._limits.session_ttl_s,
+                retry_window_s=self._limits.start_retry_window_s,
             )
         except StoreUnavailable as exc:
             raise store_unavailable(session_id, exc) from None
-        if not created:
+        if not epoch:
             raise session_exists(session_id)
-        session = self._live(transport, session_id, config, epoch=1, resume_token=token)
+        session = self._live(transport, session_id, config, epoch=epoch, resume_token=token)
         self.registry.add(session)
         metrics.SESSIONS_STARTED.inc()
         events.session_started()
@@ -184,33 +190,37 @@ class SessionService:
         return session
 
     async def _resume(
-        self, transport: Transport, session_id: str, message: ResumeTranscription
+        self, transport: ClientSocket, session_id: str, message: ResumeTranscription
     ) -> LiveSession | None:
         """Take the session over, replay the finals the client missed, and continue from
         the committed offset; None if the session had stopped (nothing to continue)."""
         try:
+            # Bumps the epoch and tells the previous driver, wherever it runs.
             resumed = await self.store.resume(
                 session_id,
                 token=message.resume_token,
-                owner=self._owner,
+                owner=self.owner,
+                last_seq=message.last_seq,
                 resume_window_s=self._limits.session_timeout_s,
                 ttl_s=self._limits.session_ttl_s,
             )
-            finals = await self.store.finals_after(session_id, message.last_seq)
         except StoreUnavailable as exc:
             raise store_unavailable(session_id, exc) from None
         except ResumeRefused as refused:
-            raise resume_refused(session_id, refused.reason) from None
-        # The previous driver stops: here at once, on another pod when it hears of it.
-        previous = self.registry.sessions.get(session_id)
-        if previous is not None and previous.epoch < resumed.epoch:
-            previous.abort(session_taken_over())
-        if resumed.state != "stopped":
-            with contextlib.suppress(StoreUnavailable):
-                await self.store.publish_takeover(session_id, resumed.epoch)
-        for _, payload in finals:
-            await transport.send_text(payload)
-        if resumed.state == "stopped":
+            raise resume_refused(session_id, refused.reason, refused.seq) from None
+        if resumed.state is not SessionState.STOPPED:
+            self.on_takeover(session_id, resumed.epoch)  # here at once, if it runs here
+        try:
+            finals = await self.store.finals_after(session_id, message.last_seq)
+        except StoreUnavailable as exc:
+            # The session is ours now but cannot go on: leave it resumable.
+            await self._leave_detached(session_id, resumed)
+            raise store_unavailable(session_id, exc) from None
+        # Bounded: a client that does not read its replay must not hold this pod.
+        async with asyncio.timeout(self._limits.send_timeout_s + len(finals) / 100):
+            for _, payload in finals:
+                await transport.send_text(payload)
+        if resumed.state is SessionState.STOPPED:
             stopped = TranscriptionStopped(
                 session_id=session_id, audio_ms=resumed.audio_ms, finals=resumed.seq
             )
@@ -229,6 +239,7 @@ class SessionService:
             base_ms=resumed.committed_ms,
             # The client re-sends its uncommitted audio at once: allow it over the burst.
             resent_ms=max(0, resumed.audio_ms - resumed.committed_ms),
+            channel_ends=resumed.channel_ends,
         )
         self.registry.add(session)
         # A resume that raced ours may have published its takeover before we were
@@ -246,9 +257,20 @@ class SessionService:
         await transport.send_text(event.model_dump_json())
         return session
 
+    async def _leave_detached(self, session_id: str, resumed: Resumed) -> None:
+        with contextlib.suppress(StoreUnavailable, Fenced, RecordLost, LogGap):
+            await self.store.set_state(
+                session_id,
+                epoch=resumed.epoch,
+                seq=resumed.seq,
+                state=SessionState.DETACHED,
+                audio_ms=resumed.audio_ms,
+                ttl_s=self._limits.session_ttl_s,
+            )
+
     def _live(
         self,
-        transport: Transport,
+        transport: ClientSocket,
         session_id: str,
         config: TranscriptionConfig,
         *,
@@ -257,6 +279,7 @@ class SessionService:
         seq: int = 0,
         base_ms: int = 0,
         resent_ms: int = 0,
+        channel_ends: str = "",
     ) -> LiveSession:
         return LiveSession(
             session_id=session_id,
@@ -265,11 +288,13 @@ class SessionService:
             store=self.store,
             backend=self.backend,
             limits=self._limits,
+            owner=self.owner,
             epoch=epoch,
             resume_token=resume_token,
             seq=seq,
             base_ms=base_ms,
             resent_ms=resent_ms,
+            channel_ends=channel_ends,
         )
 
     def on_takeover(self, session_id: str, epoch: int) -> None:
@@ -298,20 +323,23 @@ class SessionService:
                 await asyncio.sleep(1.0)
 
     async def renew_leases(self) -> None:
-        """Refresh the records of this pod's sessions (one round trip for all), and stop
-        any that another connection took over."""
+        """Refresh the records of this pod's sessions (one round trip for all), stop any
+        that another connection took over, and rebuild what Redis lost."""
         sessions = list(self.registry.sessions.values())
         try:
             results = await self.store.renew(
-                [(s.session_id, s.epoch, s.audio_ms) for s in sessions],
+                [(s.session_id, s.epoch, s.audio_ms, s.seq - s.pending_count) for s in sessions],
                 ttl_s=self._limits.session_ttl_s,
             )
         except StoreUnavailable as exc:
             log.warning("lease renewal failed: %s", exc)
             return
         for session, result in zip(sessions, results, strict=True):
-            if result == -1:
+            if result == scripts.FENCED:
                 session.abort(session_taken_over())
+            elif result in (scripts.LOST, scripts.GAP):
+                with contextlib.suppress(StoreUnavailable):
+                    await session.repair()
 
     async def run_housekeeping(self, tick_s: float = 1.0, renew_every: int = 10) -> None:
         """The pod's one periodic task: rate and idle limits every tick, leases less often."""
@@ -333,9 +361,10 @@ class SessionService:
         sessions = list(self.registry.sessions.values())
         log.info("draining %d sessions (up to %.0f s)", len(sessions), timeout_s)
         tracing.sessions_event("drain", [s.session_id for s in sessions])
-        for session in sessions:
-            with contextlib.suppress(Exception):
-                await session.send_reconnect("draining")
+        # At once to every client, each send bounded: a stalled client never blocks a drain.
+        await asyncio.gather(
+            *(session.send_reconnect("draining") for session in sessions), return_exceptions=True
+        )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self.registry.wait_empty()
@@ -352,7 +381,7 @@ class SessionService:
             )
         return {"sessions": len(sessions), "remaining": len(remaining)}
 
-    async def _end_with(self, transport: Transport, exc: BaseException, session_id: str) -> str:
+    async def _end_with(self, transport: ClientSocket, exc: BaseException, session_id: str) -> str:
         if isinstance(exc, ClientGone):
             return "client_gone"
         if isinstance(exc, SessionError):
@@ -367,18 +396,19 @@ class SessionService:
             )
         events.session_failed(error)
         with contextlib.suppress(Exception):
-            if error.notify:
-                await transport.send_text(orjson.dumps(error.event()).decode())
-            await transport.close(error.close_code or CloseCode.NORMAL)
+            async with asyncio.timeout(self._limits.send_timeout_s):
+                if error.notify:
+                    await transport.send_text(orjson.dumps(error.event()).decode())
+                await transport.close(error.close_code or CloseCode.NORMAL)
         return error.code.value if error.notify else "moved"
 
     async def _detach(self, session: LiveSession) -> None:
         """Leave a session that ended without stop resumable: finals and offsets saved."""
-        with contextlib.suppress(StoreUnavailable, Fenced, RecordLost, SessionError):
+        with contextlib.suppress(StoreUnavailable, SessionError):
             await session.persist()
-            await session.save_state("detached")
+            await session.save_state(SessionState.DETACHED)
 
 
-async def _send_error(transport: Transport, code: ErrorCode, message: str) -> None:
+async def _send_error(transport: ClientSocket, code: ErrorCode, message: str) -> None:
     metrics.SESSION_ERRORS.labels(code.value).inc()
     await transport.send_text(orjson.dumps(SessionError(code, message).event()).decode())

@@ -1,139 +1,100 @@
 """The session's state in Redis: its record, its finals log, and fencing by epoch.
 
 Keys of one session share a hash tag (`{session_id}`) so they live on one Redis Cluster
-slot. Writes that must be atomic (create, append finals, end) are Lua scripts: one round
-trip each, and none per audio frame.
+slot. Writes that must be atomic are Lua scripts (`store/scripts.py`): one round trip
+each, and none per audio frame.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.config import RedisSettings
-from gateway.errors import Fenced, RecordLost, StoreUnavailable
+from gateway.errors import Fenced, LogGap, RecordLost, StoreUnavailable
 from gateway.observability.redis_ops import RedisOp
+from gateway.sessions.lifecycle import SessionState
+from gateway.store import scripts
 
 T = TypeVar("T")
 
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1],
-  'state', 'active', 'config', ARGV[2], 'token_hash', ARGV[3], 'owner', ARGV[4],
-  'epoch', 1, 'seq', 0, 'committed_ms', 0, 'audio_ms', 0,
-  'created_ms', ARGV[5], 'updated_ms', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-
-# Fenced writes answer -1 when another connection took the session over (a newer epoch)
-# and -2 when the record is gone (expired, or Redis lost its data).
-
-# ARGV: epoch, ttl, committed_ms, audio_ms, now_ms, then (seq, payload) pairs in order.
-# A seq at or below the stored one was written before (a retry after a lost reply) and
-# is skipped, so appending is idempotent.
-_APPEND_FINALS = """
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
-if not meta[1] then return -2 end
-if meta[1] ~= ARGV[1] then return -1 end
-local last = tonumber(meta[2])
-for i = 6, #ARGV, 2 do
-  local seq = tonumber(ARGV[i])
-  if seq > last then
-    redis.call('XADD', KEYS[2], seq .. '-0', 'f', ARGV[i + 1])
-    last = seq
-  end
-end
-redis.call('HSET', KEYS[1], 'seq', last, 'committed_ms', ARGV[3], 'audio_ms', ARGV[4],
-  'updated_ms', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return last
-"""
-
-# ARGV: epoch, ttl, state, audio_ms, now_ms.
-_SET_STATE = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then return -2 end
-if epoch ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'audio_ms', ARGV[4], 'updated_ms', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-return 1
-"""
-
-# The lease: the live owner refreshes its sessions' records, and how much audio each
-# has received. ARGV: epoch, ttl, now_ms, audio_ms.
-_RENEW = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then return -2 end
-if epoch ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[1], 'updated_ms', ARGV[3], 'audio_ms', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-return 1
-"""
-
-# Take a session over for a resume: check the token and the resume window, then bump
-# the epoch so that every write of the previous owner is refused from now on.
-# ARGV: token_hash, owner, now_ms, resume_window_ms, ttl.
-_RESUME = """
-local m = redis.call('HMGET', KEYS[1], 'token_hash', 'state', 'epoch', 'seq',
-  'committed_ms', 'audio_ms', 'config', 'updated_ms')
-if not m[1] then return {'not_found'} end
-if m[1] ~= ARGV[1] then return {'bad_token'} end
-if m[2] ~= 'stopped' and tonumber(ARGV[3]) - tonumber(m[8]) > tonumber(ARGV[4]) then
-  return {'expired'}
-end
-local epoch = m[3]
-if m[2] ~= 'stopped' then
-  epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'state', 'active', 'updated_ms', ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
-end
-return {'ok', tostring(epoch), m[2], m[4], m[5], m[6], m[7]}
-"""
+# Error replies that mean the store cannot take writes now (a replica after a failover,
+# maxmemory, a failed RDB save, a restart still loading, a script cache emptied by a
+# restart, a Cluster resharding): faults of the store, like an unreachable Redis.
+_STORE_FAULTS = (
+    "READONLY",
+    "OOM",
+    "MISCONF",
+    "LOADING",
+    "NOSCRIPT",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "NOREPLICAS",
+    "BUSY",
+)
+_FAULT_CLASSES = (ReadOnlyError, OutOfMemoryError, NoScriptError, ClusterDownError, TryAgainError)
 
 
 class ResumeRefused(Exception):
-    """`reason` is one of not_found, bad_token, expired."""
+    """`reason` is one of not_found, bad_token, bad_last_seq, expired."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, seq: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.seq = seq  # the session's last seq, for bad_last_seq
 
 
 @dataclass(frozen=True, slots=True)
 class Resumed:
     epoch: int
-    state: str  # the state before the resume: active, detached or stopped
+    state: SessionState  # the state before the resume
     seq: int
     committed_ms: int
     audio_ms: int
     config_json: str
+    channel_ends: str  # the driver's per-channel commit state (opaque to the store)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSnapshot:
+    """What a live driver holds of its session: enough to rebuild its record."""
+
+    epoch: int
+    state: SessionState
+    config_json: str
+    token_hash: str
+    owner: str
+    committed_ms: int
+    audio_ms: int
+    channel_ends: str
 
 
 def _check_fence(session_id: str, result: int) -> None:
-    if result == -1:
+    if result == scripts.FENCED:
         raise Fenced(session_id)
-    if result == -2:
+    if result == scripts.LOST:
         raise RecordLost(session_id)
+    if result == scripts.GAP:
+        raise LogGap(session_id)
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +118,12 @@ class SessionStore:
     def __init__(self, client: aioredis.Redis, settings: RedisSettings) -> None:
         self._redis = client
         self._prefix = settings.key_prefix
-        self._create = client.register_script(_CREATE)
-        self._append = client.register_script(_APPEND_FINALS)
-        self._set_state = client.register_script(_SET_STATE)
-        self._renew = client.register_script(_RENEW)
-        self._resume = client.register_script(_RESUME)
+        self._create = client.register_script(scripts.CREATE)
+        self._append = client.register_script(scripts.APPEND_FINALS)
+        self._set_state = client.register_script(scripts.SET_STATE)
+        self._renew = client.register_script(scripts.RENEW)
+        self._rebuild = client.register_script(scripts.REBUILD)
+        self._resume = client.register_script(scripts.RESUME)
         self.takeover_channel = f"{self._prefix}:takeover"
 
     @classmethod
@@ -188,17 +150,42 @@ class SessionStore:
     async def ping(self) -> bool:
         return bool(await self._call("ping", self._redis.ping))
 
+    async def writable(self, probe_key: str) -> bool:
+        """Whether Redis takes a write now (PING answers on a read-only replica, under
+        maxmemory, or with a failed RDB save; a write does not)."""
+        return bool(
+            await self._call(
+                "writable", self._redis.set, f"{self._prefix}:probe:{probe_key}", 1, px=5000
+            )
+        )
+
     async def create(
-        self, session_id: str, *, config_json: str, token: str, owner: str, ttl_s: int
-    ) -> bool:
-        """Record a new session; False if one with this id exists."""
-        created = await self._call(
+        self,
+        session_id: str,
+        *,
+        config_json: str,
+        token: str,
+        owner: str,
+        ttl_s: int,
+        retry_window_s: float,
+    ) -> int:
+        """Record a new session; returns its epoch (1, or more for the retry of a start
+        whose reply was lost), or 0 if the id is taken."""
+        epoch = await self._call(
             "create",
             self._create,
             keys=self.keys(session_id),
-            args=[ttl_s, config_json, hash_token(token), owner, now_ms()],
+            args=[
+                ttl_s,
+                config_json,
+                hash_token(token),
+                owner,
+                int(retry_window_s * 1000),
+                self.takeover_channel,
+                session_id,
+            ],
         )
-        return bool(created)
+        return int(epoch)
 
     async def append_finals(
         self,
@@ -208,10 +195,12 @@ class SessionStore:
         finals: Sequence[tuple[int, str]],
         committed_ms: int,
         audio_ms: int,
+        channel_ends: str,
         ttl_s: int,
     ) -> int:
-        """Append `(seq, payload)` finals in order; returns the highest stored seq."""
-        args: list[Any] = [epoch, ttl_s, committed_ms, audio_ms, now_ms()]
+        """Append `(seq, payload)` finals in order; returns the highest stored seq.
+        Raises Fenced, RecordLost or LogGap (see `store/scripts.py`)."""
+        args: list[Any] = [epoch, ttl_s, committed_ms, audio_ms, channel_ends]
         for seq, payload in finals:
             args.append(seq)
             args.append(payload)
@@ -221,30 +210,67 @@ class SessionStore:
         _check_fence(session_id, stored)
         return stored
 
+    async def rebuild(
+        self,
+        session_id: str,
+        snapshot: SessionSnapshot,
+        finals: Sequence[tuple[int, str]],
+        *,
+        ttl_s: int,
+    ) -> int:
+        """Restore the record from a live driver's `snapshot` and the log from `finals`
+        (the ones it still holds); returns the log's last seq. Raises Fenced, or LogGap
+        when `finals` do not reach back to what the log lost."""
+        args: list[Any] = [
+            snapshot.epoch,
+            ttl_s,
+            snapshot.state.value,
+            snapshot.config_json,
+            snapshot.token_hash,
+            snapshot.owner,
+            snapshot.committed_ms,
+            snapshot.audio_ms,
+            snapshot.channel_ends,
+        ]
+        for seq, payload in finals:
+            args.append(seq)
+            args.append(payload)
+        stored = int(
+            await self._call("rebuild", self._rebuild, keys=self.keys(session_id), args=args)
+        )
+        _check_fence(session_id, stored)
+        return stored
+
     async def set_state(
-        self, session_id: str, *, epoch: int, state: str, audio_ms: int, ttl_s: int
+        self,
+        session_id: str,
+        *,
+        epoch: int,
+        seq: int,
+        state: SessionState,
+        audio_ms: int,
+        ttl_s: int,
     ) -> None:
         result = await self._call(
             "set_state",
             self._set_state,
             keys=self.keys(session_id),
-            args=[epoch, ttl_s, state, audio_ms, now_ms()],
+            args=[epoch, ttl_s, audio_ms, seq, state.value],
         )
         _check_fence(session_id, int(result))
 
-    async def renew(self, leases: Sequence[tuple[str, int, int]], *, ttl_s: int) -> list[int]:
-        """Refresh the records of `(session_id, epoch, audio_ms)` in one round trip; per
-        session 1, or -1 if it was taken over, -2 if its record is gone."""
+    async def renew(self, leases: Sequence[tuple[str, int, int, int]], *, ttl_s: int) -> list[int]:
+        """Refresh the records of `(session_id, epoch, audio_ms, seq)` in one round trip;
+        per session 1, or a fence code of `store/scripts.py`."""
         if not leases:
             return []
-        now = now_ms()
 
         async def run() -> list[int]:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for session_id, epoch, audio_ms in leases:
+                for session_id, epoch, audio_ms, seq in leases:
                     await self._renew(
                         keys=self.keys(session_id),
-                        args=[epoch, ttl_s, now, audio_ms],
+                        args=[epoch, ttl_s, audio_ms, seq],
                         client=pipe,
                     )
                 return [int(r) for r in await pipe.execute()]
@@ -252,23 +278,40 @@ class SessionStore:
         return await self._call("renew", run)
 
     async def resume(
-        self, session_id: str, *, token: str, owner: str, resume_window_s: float, ttl_s: int
+        self,
+        session_id: str,
+        *,
+        token: str,
+        owner: str,
+        last_seq: int,
+        resume_window_s: float,
+        ttl_s: int,
     ) -> Resumed:
+        """Take the session over (and tell its previous driver, in the same step)."""
         reply = await self._call(
             "resume",
             self._resume,
             keys=self.keys(session_id),
-            args=[hash_token(token), owner, now_ms(), int(resume_window_s * 1000), ttl_s],
+            args=[
+                hash_token(token),
+                owner,
+                int(resume_window_s * 1000),
+                ttl_s,
+                last_seq,
+                self.takeover_channel,
+                session_id,
+            ],
         )
         if reply[0] != "ok":
-            raise ResumeRefused(str(reply[0]))
+            raise ResumeRefused(str(reply[0]), int(reply[1]) if len(reply) > 1 else 0)
         return Resumed(
             epoch=int(reply[1]),
-            state=str(reply[2]),
+            state=SessionState(reply[2]),
             seq=int(reply[3]),
             committed_ms=int(reply[4]),
             audio_ms=int(reply[5]),
             config_json=str(reply[6]),
+            channel_ends=str(reply[7]),
         )
 
     async def epoch(self, session_id: str) -> int:
@@ -278,12 +321,6 @@ class SessionStore:
 
     async def _hget(self, key: str, field: str) -> str | None:
         return await self._redis.hget(key, field)  # type: ignore[return-value]
-
-    async def publish_takeover(self, session_id: str, epoch: int) -> None:
-        """Tell every pod that `session_id` now runs at `epoch` (its old driver must stop)."""
-        await self._call(
-            "publish_takeover", self._redis.publish, self.takeover_channel, f"{epoch} {session_id}"
-        )
 
     def pubsub(self) -> aioredis.client.PubSub:
         return self._redis.pubsub(ignore_subscribe_messages=True)
@@ -325,3 +362,21 @@ class SessionStore:
                 return await fn(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
+        except ResponseError as exc:
+            if is_store_fault(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+
+def is_store_fault(exc: ResponseError) -> bool:
+    """An error reply that says the store cannot serve now, not that the call was wrong.
+    Inside a script Redis 7 keeps the original error's code at the start of the message."""
+    if isinstance(exc, _FAULT_CLASSES):  # redis-py drops the code from these messages
+        return True
+    message = str(exc).lstrip("-").upper()
+    if message.startswith(_STORE_FAULTS):
+        return True
+    # Older servers wrap an error raised inside a script: look for its code within.
+    return message.startswith("ERR ERROR RUNNING SCRIPT") and any(
+        f" {code} " in message or f"-{code} " in message for code in _STORE_FAULTS
+    )

@@ -21,8 +21,10 @@ async def live() -> dict[str, str]:
 @router.get("/ready")
 async def ready(service: ServiceDep) -> JSONResponse:
     async def redis_ok() -> bool:
+        # A write, not a PING: a read-only replica, maxmemory or a failed save answer
+        # PING but refuse the writes every session needs.
         try:
-            return await service.store.ping()
+            return await service.store.writable(service.owner)
         except StoreUnavailable:
             return False
 

@@ -1,14 +1,23 @@
-"""The WebSocket edge: check the id and the origin before the upgrade, then hand over."""
+"""The WebSocket edge: check the id and the origin before the upgrade, then hand over.
+
+A plain ASGI endpoint rather than a FastAPI handler, so that the session gets the
+server's own `receive` and `send` (see `api/asgi_socket.py`) without reaching into
+Starlette's private attributes.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter
 from starlette.responses import PlainTextResponse
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
-from gateway.api.deps import ServiceDep, SettingsDep
-from gateway.api.transport import AsgiTransport
+from gateway.api.asgi_socket import AsgiSocket
+from gateway.config import Settings
 from gateway.observability import events
 from gateway.protocol import SESSION_ID_RE
+from gateway.sessions.service import SessionService
 
 router = APIRouter(tags=["transcribe"])
 
@@ -18,27 +27,32 @@ def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
     return origin is None or "*" in allowed or origin in allowed
 
 
-@router.websocket("/transcribe/{session_id}")
-async def transcribe(
-    websocket: WebSocket, session_id: str, service: ServiceDep, settings: SettingsDep
-) -> None:
-    if not SESSION_ID_RE.fullmatch(session_id):
-        await websocket.send_denial_response(
-            PlainTextResponse("session_id must be 8 to 64 of [A-Za-z0-9_-]", status_code=400)
-        )
-        return
-    if not origin_allowed(websocket.headers.get("origin"), settings.server.allowed_origins):
-        events.rejected("origin")
-        await websocket.send_denial_response(
-            PlainTextResponse("forbidden_origin: origin not allowed", status_code=403)
-        )
-        return
-    if service.draining:
-        events.rejected("draining")
-        # Before the upgrade, so that NGINX tries the next gateway at once.
-        await websocket.send_denial_response(
-            PlainTextResponse("draining: connect again", status_code=503)
-        )
-        return
-    await websocket.accept()
-    await service.handle(AsgiTransport(websocket), session_id)
+async def _deny(websocket: WebSocket, status: int, text: str) -> None:
+    await websocket.send_denial_response(PlainTextResponse(text, status_code=status))
+
+
+class TranscribeEndpoint:
+    """`GET /api/v1/transcribe/{session_id}` (WebSocket)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive=receive, send=send)
+        session_id: str = scope["path_params"]["session_id"]
+        service: SessionService = scope["app"].state.service
+        settings: Settings = scope["app"].state.settings
+        if not SESSION_ID_RE.fullmatch(session_id):
+            await _deny(websocket, 400, "session_id must be 8 to 64 of [A-Za-z0-9_-]")
+            return
+        if not origin_allowed(websocket.headers.get("origin"), settings.server.allowed_origins):
+            events.rejected("origin")
+            await _deny(websocket, 403, "forbidden_origin: origin not allowed")
+            return
+        if service.draining:
+            events.rejected("draining")
+            # Before the upgrade, so that NGINX tries the next gateway at once.
+            await _deny(websocket, 503, "draining: connect again")
+            return
+        await websocket.accept()
+        await service.handle(AsgiSocket(receive, send), session_id)
+
+
+router.routes.append(WebSocketRoute("/transcribe/{session_id}", TranscribeEndpoint()))

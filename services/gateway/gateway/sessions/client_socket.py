@@ -1,4 +1,4 @@
-"""What a session needs of its socket."""
+"""What a session needs of its client's socket (the route gives it one on ASGI)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 
-class Transport(Protocol):
+class ClientSocket(Protocol):
     # The next ASGI WebSocket message (`websocket.receive` or `websocket.disconnect`).
     receive: Callable[[], Awaitable[MutableMapping[str, Any]]]
 

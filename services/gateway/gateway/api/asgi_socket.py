@@ -1,24 +1,24 @@
 """The session's socket on the raw ASGI callables.
 
-The route opens the socket through Starlette's `WebSocket` (its handshake checks); after
-that, every audio frame would pass through Starlette's state checks and an extra
-coroutine on each receive and send. The hot path goes straight to the server instead.
+The route accepts the socket through Starlette's `WebSocket` (its handshake helpers);
+after that, every audio frame would pass through Starlette's state checks and an extra
+coroutine on each receive and send. The hot path goes straight to the server instead,
+on the `receive` and `send` callables the route was called with.
 """
 
 from __future__ import annotations
 
-from starlette.websockets import WebSocket
+from starlette.types import Receive, Send
 
-from gateway.sessions.transport import ClientGone
+from gateway.sessions.client_socket import ClientGone
 
 
-class AsgiTransport:
+class AsgiSocket:
     __slots__ = ("_send", "receive")
 
-    def __init__(self, websocket: WebSocket) -> None:
-        # Starlette keeps the ASGI callables it was given; the socket is accepted.
-        self.receive = websocket._receive
-        self._send = websocket._send
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self.receive = receive
+        self._send = send
 
     async def send_text(self, data: str) -> None:
         try:

@@ -1,0 +1,1 @@
+"""The protocol as published documents: its JSON Schema and an AsyncAPI description."""

@@ -1,0 +1,1 @@
+"""OpenAI's realtime transcription WebSocket, as an adapter onto the session service."""
