@@ -4,10 +4,15 @@
 import os
 
 # Before anything imports prometheus_client: workers fork from this process.
-from gateway.observability.multiprocess import child_exit, on_starting, use_multiprocess_dir
+from gateway.observability.multiprocess import (
+    child_exit,
+    on_exit,
+    on_starting,
+    use_multiprocess_dir,
+)
 
 use_multiprocess_dir()
-__all__ = ["child_exit", "on_starting"]  # gunicorn's hooks, picked up by name
+__all__ = ["child_exit", "on_exit", "on_starting"]  # gunicorn's hooks, picked up by name
 
 worker_class = "gateway.worker.GatewayWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))

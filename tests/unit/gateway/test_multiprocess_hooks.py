@@ -47,8 +47,9 @@ def test_without_a_directory_each_master_gets_its_own(monkeypatch: pytest.Monkey
     second = multiprocess.use_multiprocess_dir()
     assert first != second
     assert Path(first).is_dir()
-    Path(first).rmdir()
-    Path(second).rmdir()
+    multiprocess.on_exit(server=None)
+    assert not Path(first).exists()
+    assert not Path(second).exists()
 
 
 def test_the_environment_is_left_as_it_was() -> None:

@@ -15,12 +15,17 @@ from pathlib import Path
 from typing import Any
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Directories this master made itself, removed when it exits.
+_created: list[str] = []
 
 
 def use_multiprocess_dir() -> str:
     """The directory from the environment, or a new private one for this master (two
     gateways on one machine must not share one)."""
-    path = os.environ.get(ENV) or tempfile.mkdtemp(prefix="gateway-metrics-")
+    path = os.environ.get(ENV)
+    if not path:
+        path = tempfile.mkdtemp(prefix="gateway-metrics-")
+        _created.append(path)
     os.environ[ENV] = path
     return path
 
@@ -42,3 +47,9 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    """Master exit: remove the directory if this master made it."""
+    for path in _created:
+        shutil.rmtree(path, ignore_errors=True)
