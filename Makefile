@@ -9,7 +9,7 @@ install:
 	@bash scripts/bootstrap.sh
 
 ## The whole local fleet in the foreground (Ctrl-C stops it): Redis, the CPU speech
-## server, two gateways under gunicorn, NGINX on 127.0.0.1:8080.
+## server, two gateways under gunicorn, NGINX on 127.0.0.1:8080, Prometheus on 127.0.0.1:9090.
 up: install
 	@$(PY) -m deploy.local.fleet
 

@@ -17,7 +17,7 @@ import socket
 import sys
 from pathlib import Path
 
-from deploy.local import nginx_conf
+from deploy.local import nginx_conf, prometheus_conf
 from deploy.local.settings import HOST, FleetSettings
 from deploy.local.supervisor_conf import (
     fleet_programs,
@@ -40,11 +40,14 @@ def preflight(settings: FleetSettings) -> None:
             f"a fleet already runs from {settings.run_dir}: "
             f"stop it with `{' '.join(supervisorctl_argv(settings, 'shutdown'))}`"
         )
-    names = ["NGINX", *settings.gateway_names, "speech server", "Redis"]
+    names = [
+        "NGINX", *settings.gateway_names, "speech server", "Redis", "speech server metrics",
+        "Prometheus",
+    ]  # fmt: skip
     for name, port in zip(names, settings.all_ports(), strict=True):
         if port_taken(port):
             problems.append(f"port {port} ({name}) is already in use on {HOST}")
-    for executable in ("redis-server",):
+    for executable in ("redis-server", "prometheus"):
         if shutil.which(executable) is None:
             problems.append(f"{executable} not found: run `make install`")
     for executable in ("supervisord", "supervisorctl", "gunicorn"):
@@ -96,6 +99,9 @@ def banner(settings: FleetSettings) -> str:
         f"  {'speech server':<14} {HOST}:{settings.asr_port}  "
         f"(gRPC, Riva ASR API, engine {settings.asr_engine})\n"
         f"  {'Redis':<14} {settings.redis_url}  (no persistence)\n"
+        f"  {'Prometheus':<14} http://{HOST}:{settings.prometheus_port}  (scrapes the gateways "
+        f"and the speech server, :{settings.asr_metrics_port}; alert rules from "
+        "helm/speech-fleet/files/rules)\n"
         f"status: {ctl} status\n"
         f"logs:   {logs}\n"
         "stop:   Ctrl-C (stops every program)\n"
@@ -109,7 +115,19 @@ def prepare(settings: FleetSettings) -> Path:
     nginx_dir = settings.run_dir / "nginx"
     upstreams = [f"{HOST}:{port}" for port in settings.gateway_ports]
     conf = nginx_conf.render_nginx_conf(settings.nginx_port, upstreams, nginx_dir)
-    programs = fleet_programs(settings, nginx_conf.nginx_argv(conf, nginx_dir))
+    prometheus_dir = settings.run_dir / "prometheus"
+    prometheus = prometheus_conf.render_prometheus_conf(
+        prometheus_dir,
+        gateways=[
+            (name, f"{HOST}:{port}")
+            for name, port in zip(settings.gateway_names, settings.gateway_ports, strict=True)
+        ],
+        speech_servers=[("asr-cpu", f"{HOST}:{settings.asr_metrics_port}")],
+    )
+    prometheus_argv = prometheus_conf.prometheus_argv(
+        prometheus, prometheus_dir / "data", f"{HOST}:{settings.prometheus_port}"
+    )
+    programs = fleet_programs(settings, nginx_conf.nginx_argv(conf, nginx_dir), prometheus_argv)
     return render_supervisor_conf(settings, programs)
 
 

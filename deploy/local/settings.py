@@ -18,6 +18,8 @@ class FleetSettings:
     gateway_ports: tuple[int, ...] = (8001, 8002)
     asr_port: int = 50051
     redis_port: int = 6380
+    asr_metrics_port: int = 9400
+    prometheus_port: int = 9090
     asr_engine: str = "pocketsphinx"
     # "terminal": every program's output in the foreground; "files": one log file each.
     logs: str = "terminal"
@@ -29,7 +31,8 @@ class FleetSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FleetSettings:
         """Read FLEET_NGINX_PORT, FLEET_GATEWAY_PORTS (comma list), FLEET_ASR_PORT,
-        FLEET_REDIS_PORT, ASR_ENGINE, FLEET_LOGS and FLEET_RUN_DIR; defaults otherwise."""
+        FLEET_REDIS_PORT, FLEET_ASR_METRICS_PORT, FLEET_PROMETHEUS_PORT, ASR_ENGINE,
+        FLEET_LOGS and FLEET_RUN_DIR; defaults otherwise."""
         env = os.environ if env is None else env
         defaults = cls()
         gateway_ports = env.get("FLEET_GATEWAY_PORTS", "")
@@ -43,6 +46,8 @@ class FleetSettings:
             ),
             asr_port=_port(env, "FLEET_ASR_PORT", defaults.asr_port),
             redis_port=_port(env, "FLEET_REDIS_PORT", defaults.redis_port),
+            asr_metrics_port=_port(env, "FLEET_ASR_METRICS_PORT", defaults.asr_metrics_port),
+            prometheus_port=_port(env, "FLEET_PROMETHEUS_PORT", defaults.prometheus_port),
             asr_engine=env.get("ASR_ENGINE") or defaults.asr_engine,
             logs=env.get("FLEET_LOGS") or defaults.logs,
             run_dir=Path(run_dir).resolve() if run_dir else defaults.run_dir,
@@ -62,7 +67,14 @@ class FleetSettings:
         return f"redis://{HOST}:{self.redis_port}/0"
 
     def all_ports(self) -> list[int]:
-        return [self.nginx_port, *self.gateway_ports, self.asr_port, self.redis_port]
+        return [
+            self.nginx_port,
+            *self.gateway_ports,
+            self.asr_port,
+            self.redis_port,
+            self.asr_metrics_port,
+            self.prometheus_port,
+        ]
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

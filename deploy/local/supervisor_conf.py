@@ -29,8 +29,10 @@ class Program:
     stopsignal: str = "TERM"
 
 
-def fleet_programs(settings: FleetSettings, nginx_argv: list[str]) -> list[Program]:
-    """Redis, the CPU speech server, the gateways and NGINX, in start order."""
+def fleet_programs(
+    settings: FleetSettings, nginx_argv: list[str], prometheus_argv: list[str] | None = None
+) -> list[Program]:
+    """Redis, the CPU speech server, the gateways, Prometheus and NGINX, in start order."""
     python = str(settings.bin_dir / "python")
     unbuffered = {"PYTHONUNBUFFERED": "1"}
     programs = [
@@ -70,6 +72,8 @@ def fleet_programs(settings: FleetSettings, nginx_argv: list[str]) -> list[Progr
                 str(settings.asr_port),
                 "--engine",
                 settings.asr_engine,
+                "--metrics-port",
+                str(settings.asr_metrics_port),
             ],
             priority=20,
             env=unbuffered,
@@ -102,6 +106,8 @@ def fleet_programs(settings: FleetSettings, nginx_argv: list[str]) -> list[Progr
                 stopwaitsecs=40,
             )
         )
+    if prometheus_argv is not None:
+        programs.append(Program(name="prometheus", argv=prometheus_argv, priority=35))
     programs.append(
         Program(
             name="nginx",

@@ -3,6 +3,17 @@
 
 import os
 
+# Before anything imports prometheus_client: workers fork from this process.
+from gateway.observability.multiprocess import (
+    child_exit,
+    on_exit,
+    on_starting,
+    use_multiprocess_dir,
+)
+
+use_multiprocess_dir()
+__all__ = ["child_exit", "on_exit", "on_starting"]  # gunicorn's hooks, picked up by name
+
 worker_class = "gateway.worker.GatewayWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
@@ -17,9 +28,8 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "gateway": {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
-    },
+    # One JSON object per line, with pod, session id and trace id (observability/logs.py).
+    "formatters": {"gateway": {"()": "gateway.observability.logs.JsonFormatter"}},
     "handlers": {
         "gateway": {
             "class": "logging.StreamHandler",

@@ -3,6 +3,7 @@ two gateways, Redis and the CPU speech server (synthetic engine) under superviso
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -44,13 +45,15 @@ class Fleet:
 
 
 def start_fleet(run_dir: Path, log_dir: Path) -> Fleet:
-    nginx, gateway_1, gateway_2, asr, redis = distinct_free_ports(5)
+    nginx, gateway_1, gateway_2, asr, redis, asr_metrics, prometheus = distinct_free_ports(7)
     env = {
         "FLEET_RUN_DIR": str(run_dir),
         "FLEET_NGINX_PORT": str(nginx),
         "FLEET_GATEWAY_PORTS": f"{gateway_1},{gateway_2}",
         "FLEET_ASR_PORT": str(asr),
         "FLEET_REDIS_PORT": str(redis),
+        "FLEET_ASR_METRICS_PORT": str(asr_metrics),
+        "FLEET_PROMETHEUS_PORT": str(prometheus),
         "ASR_ENGINE": "synthetic",
         "FLEET_LOGS": "terminal",
     }
@@ -123,6 +126,26 @@ def test_gateway_killed_with_sigkill_is_restarted_while_nginx_keeps_answering(
     poll_until(fleet.all_running, 60, "every program RUNNING again")
     # The old master's workers did not outlive it (they would hold the port).
     poll_until(lambda: not any(alive(pid) for pid in old_workers), 10, "old workers gone")
+
+
+def test_prometheus_scrapes_every_gateway_and_the_speech_server(fleet: Fleet) -> None:
+    poll_until(fleet.all_running, 60, "every program RUNNING")
+    url = f"http://127.0.0.1:{fleet.settings.prometheus_port}/api/v1/targets"
+
+    def targets_up() -> dict[str, str]:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            active = json.load(response)["data"]["activeTargets"]
+        return {t["labels"]["pod"]: t["health"] for t in active}
+
+    poll_until(
+        lambda: targets_up() == {"gateway-1": "up", "gateway-2": "up", "asr-cpu": "up"},
+        60,
+        "Prometheus to scrape every target",
+    )
+    rules_url = f"http://127.0.0.1:{fleet.settings.prometheus_port}/api/v1/rules"
+    with urllib.request.urlopen(rules_url, timeout=5) as response:
+        groups = json.load(response)["data"]["groups"]
+    assert "SpeechBackendUnavailable" in {r["name"] for g in groups for r in g["rules"]}
 
 
 def test_sigint_stops_every_program_of_the_fleet(tmp_path: Path, log_dir: Path) -> None:

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
 
+from asr_cpu import metrics, tracing
 from asr_cpu.engines import create_engine
 from asr_cpu.servicer import RivaAsrServicer
 from asr_cpu.settings import Settings
@@ -22,6 +23,7 @@ SHUTDOWN_GRACE_S = 5.0
 
 
 async def serve(settings: Settings) -> None:
+    tracing.configure_from_env()
     executor = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
     try:
         loop = asyncio.get_running_loop()
@@ -44,6 +46,9 @@ async def serve(settings: Settings) -> None:
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         port = server.add_insecure_port(f"{settings.host}:{settings.port}")
         await server.start()
+        if settings.metrics_port is not None:
+            metrics.STREAMS_LIMIT.set(settings.max_streams)
+            metrics.serve_metrics(settings.host, settings.metrics_port)
         for service in ("", RIVA_SERVICE):
             await health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(

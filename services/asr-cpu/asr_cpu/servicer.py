@@ -15,9 +15,11 @@ from concurrent.futures import Executor, Future
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+from opentelemetry.trace import Span
 from riva.client.proto import riva_asr_pb2 as asr
 from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
 
+from asr_cpu import metrics, tracing
 from asr_cpu.engines import Engine, StreamRecognizer
 from asr_cpu.results import Result, to_batch_result, to_streaming_result
 from asr_cpu.stream_config import (
@@ -40,12 +42,15 @@ class StreamLimiter:
 
     def try_acquire(self) -> bool:
         if self.active >= self.limit:
+            metrics.ERRORS.labels("RESOURCE_EXHAUSTED").inc()
             return False
         self.active += 1
+        metrics.STREAMS_ACTIVE.set(self.active)
         return True
 
     def release(self) -> None:
         self.active -= 1
+        metrics.STREAMS_ACTIVE.set(self.active)
 
 
 class _EngineCalls:
@@ -129,16 +134,19 @@ class RivaAsrServicer(asr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[m
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"server at capacity ({self.limiter.limit} concurrent streams)",
             )
+        span = tracing.start_stream_span(context)
         try:
-            async for response in self._stream(request_iterator, context):
+            async for response in self._stream(request_iterator, context, span):
                 yield response
         finally:
             self.limiter.release()
+            span.end()
 
     async def _stream(
         self,
         requests: AsyncIterator[asr.StreamingRecognizeRequest],
         context: grpc.aio.ServicerContext[Any, Any],
+        span: Span,
     ) -> AsyncIterator[asr.StreamingRecognizeResponse]:
         invalid = grpc.StatusCode.INVALID_ARGUMENT
         first = await anext(aiter(requests), None)
@@ -154,6 +162,7 @@ class RivaAsrServicer(asr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[m
         stream_id = next(self._ids)
         started = time.monotonic()
         received = finals = 0
+        decode_s = 0.0
         outcome = "cancelled"
         log.info(
             "stream %d start peer=%s %s %d Hz x%d interim=%s",
@@ -170,25 +179,33 @@ class RivaAsrServicer(asr_grpc.RivaSpeechRecognitionServicer):  # type: ignore[m
                     continue
                 check_audio_chunk(settings, chunk)
                 received += len(chunk)
+                fed = time.perf_counter()
                 results = await calls.run(recognizer.feed, chunk)
+                decode_s += time.perf_counter() - fed
                 if results:
                     finals += sum(r.is_final for r in results)
                     yield _response(results)
+            fed = time.perf_counter()
             results = await calls.run(recognizer.finish)
+            decode_s += time.perf_counter() - fed
             if results:
                 finals += sum(r.is_final for r in results)
                 yield _response(results)
             outcome = "ok"
         except ConfigError as exc:
             outcome = f"invalid: {exc}"
+            metrics.ERRORS.labels("INVALID_ARGUMENT").inc()
             await _abort(context, invalid, str(exc))
         except Exception:
             outcome = "error"
+            metrics.ERRORS.labels("INTERNAL").inc()
             log.exception("stream %d failed", stream_id)
             await _abort(context, grpc.StatusCode.INTERNAL, "recognition failed")
         finally:
             calls.close(recognizer)
             audio_s = received / settings.bytes_per_frame / settings.sample_rate
+            metrics.stream_ended(outcome.partition(":")[0], audio_s, decode_s)
+            tracing.end_stream_span(span, outcome.partition(":")[0], audio_s, finals)
             log.info(
                 "stream %d end %s audio=%.2fs finals=%d wall=%.2fs",
                 stream_id, outcome, audio_s, finals, time.monotonic() - started,

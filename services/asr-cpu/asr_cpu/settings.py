@@ -29,6 +29,7 @@ class Settings:
     log_level: str
     idle_release_s: float = 0.0
     min_ping_interval_ms: int = 0
+    metrics_port: int | None = None
 
 
 def _positive_float(text: str) -> float:
@@ -112,6 +113,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "(0: gRPC's default, 5 minutes)",
     )
     flag("log-level", default="INFO", help="logging level")
+    flag(
+        "metrics-port",
+        default=None,
+        type=int,
+        help="serve Prometheus metrics on this port (same host); off when unset",
+    )
     return parser
 
 
@@ -144,4 +151,5 @@ def parse_settings(
         log_level=str(args.log_level).upper(),
         idle_release_s=max(0.0, float(args.idle_release)),
         min_ping_interval_ms=max(0, int(args.min_ping_interval_ms)),
+        metrics_port=int(args.metrics_port) if args.metrics_port is not None else None,
     )

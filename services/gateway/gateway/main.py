@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
 
 from gateway import web
 from gateway.api.router import api_router
@@ -17,6 +16,9 @@ from gateway.api.routes import admin, audio_transcriptions, published, realtime
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.files.body_limit import UploadLimit
+from gateway.observability.exposition import mount_metrics
+from gateway.observability.sampler import PodSampler
+from gateway.observability.tracing import configure_from_env
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
 from gateway.store.redis_store import SessionStore
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_from_env("speech-gateway", settings.server.pod_name)
         store = SessionStore.from_settings(settings.redis)
         backend = RivaBackend(settings.riva)
         # Riva endpoints from the Service's EndpointSlices, when configured (imported only
@@ -42,6 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
         background = [
             asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
             asyncio.create_task(service.watch_takeovers(), name="takeovers"),
+            asyncio.create_task(
+                PodSampler(service, capacity=settings.limits.max_concurrent_sessions).run(),
+                name="pod-metrics",
+            ),
         ]
         # Start-up objects live forever: keep them out of every later GC pass (full
         # collections set the latency tail near saturation, DESIGN.md).
@@ -63,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.include_router(api_router)
     app.include_router(admin.router)
-    app.mount("/metrics", make_asgi_app())
+    mount_metrics(app)
     app.include_router(published.root_router)
     app.include_router(web.router)
     app.include_router(audio_transcriptions.router)

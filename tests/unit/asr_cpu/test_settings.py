@@ -27,3 +27,9 @@ def test_bad_environment_values_are_refused() -> None:
         parse_settings([], env={"ASR_ENGINE": "whisper"})
     with pytest.raises(SystemExit):  # argparse applies `type` to string defaults too
         parse_settings([], env={"ASR_DECODE_WORKERS": "0"})
+
+
+def test_metrics_port_is_off_unless_set() -> None:
+    assert parse_settings([], env={}).metrics_port is None
+    assert parse_settings([], env={"ASR_METRICS_PORT": "9400"}).metrics_port == 9400
+    assert parse_settings(["--metrics-port", "9401"], env={}).metrics_port == 9401

@@ -3,6 +3,7 @@ without starting the fleet."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import stat
@@ -14,6 +15,7 @@ from supervisor.options import ServerOptions
 
 from deploy.local import fleet, reaper
 from deploy.local.nginx_conf import nginx_argv, render_nginx_conf
+from deploy.local.prometheus_conf import render_prometheus_conf
 from deploy.local.settings import REPO, FleetSettings
 from deploy.local.supervisor_conf import fleet_programs, render_supervisor_conf
 
@@ -32,6 +34,8 @@ def settings(tmp_path: Path) -> FleetSettings:
             "FLEET_GATEWAY_PORTS": "18001, 18002,18003",
             "FLEET_ASR_PORT": "15051",
             "FLEET_REDIS_PORT": "16380",
+            "FLEET_ASR_METRICS_PORT": "19400",
+            "FLEET_PROMETHEUS_PORT": "19090",
             "ASR_ENGINE": "synthetic",
         }
     )
@@ -42,7 +46,9 @@ def supervisor_options(settings: FleetSettings) -> ServerOptions:
     """The rendered configuration as supervisord itself reads it."""
     nginx_dir = settings.run_dir / "nginx"
     conf = render_nginx_conf(settings.nginx_port, ["127.0.0.1:18001"], nginx_dir)
-    path = render_supervisor_conf(settings, fleet_programs(settings, nginx_argv(conf, nginx_dir)))
+    prometheus = ["/usr/bin/prometheus", "--web.listen-address=127.0.0.1:19090"]
+    programs = fleet_programs(settings, nginx_argv(conf, nginx_dir), prometheus)
+    path = render_supervisor_conf(settings, programs)
     options = ServerOptions()
     options.realize(args=["-c", str(path)])
     return options
@@ -54,12 +60,14 @@ def test_defaults_are_the_ports_of_make_up() -> None:
     assert settings.gateway_ports == (8001, 8002)
     assert settings.asr_port == 50051
     assert settings.redis_port == 6380
+    assert settings.asr_metrics_port == 9400
+    assert settings.prometheus_port == 9090
     assert settings.asr_engine == "pocketsphinx"
     assert settings.run_dir == REPO / ".run" / "fleet"
 
 
 def test_environment_overrides_every_port_and_the_engine(settings: FleetSettings) -> None:
-    assert settings.all_ports() == [18080, 18001, 18002, 18003, 15051, 16380]
+    assert settings.all_ports() == [18080, 18001, 18002, 18003, 15051, 16380, 19400, 19090]
     assert settings.gateway_names == ["gateway-1", "gateway-2", "gateway-3"]
     assert settings.asr_engine == "synthetic"
     assert settings.redis_url == "redis://127.0.0.1:16380/0"
@@ -89,7 +97,8 @@ def test_every_program_restarts_and_stops_as_a_group(supervisor_options: ServerO
         for process in group.process_configs
     }
     assert set(programs) == {
-        "reaper", "redis", "asr-cpu", "gateway-1", "gateway-2", "gateway-3", "nginx",
+        "reaper", "redis", "asr-cpu", "gateway-1", "gateway-2", "gateway-3", "prometheus",
+        "nginx",
     }  # fmt: skip
     for name, process in programs.items():
         assert process.autorestart, name
@@ -116,7 +125,7 @@ def test_gateways_run_the_agreed_command_with_their_settings(
         assert gateway.environment["RIVA__TARGETS"] == "127.0.0.1:15051"
         assert gateway.environment["SERVER__POD_NAME"] == f"gateway-{index}"
     assert programs["asr-cpu"].command.endswith(
-        "-m asr_cpu --host 127.0.0.1 --port 15051 --engine synthetic"
+        "-m asr_cpu --host 127.0.0.1 --port 15051 --engine synthetic --metrics-port 19400"
     )
     assert "--port 16380" in programs["redis"].command
     assert "--save ''" in programs["redis"].command
@@ -154,7 +163,10 @@ def test_preflight_names_the_taken_port_and_its_program(settings: FleetSettings)
 def test_banner_says_what_runs_on_which_port(settings: FleetSettings) -> None:
     text = fleet.banner(settings)
     assert "ws://127.0.0.1:18080/api/v1/transcribe/{session_id}" in text
-    for port in ("18001", "18002", "18003", "15051", "redis://127.0.0.1:16380/0"):
+    for port in (
+        "18001", "18002", "18003", "15051", "redis://127.0.0.1:16380/0",
+        "http://127.0.0.1:19090", ":19400",
+    ):  # fmt: skip
         assert port in text
     assert "supervisorctl -c" in text
     assert "Ctrl-C" in text
@@ -179,7 +191,7 @@ def test_reaper_kills_the_process_group_left_by_an_exited_program() -> None:
 def _ports(gateway_2_port: int) -> dict[str, str]:
     # Every port but gateway-2's is one nobody uses (the preflight only binds, briefly).
     free = []
-    for _ in range(4):
+    for _ in range(6):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             free.append(probe.getsockname()[1])
@@ -188,4 +200,36 @@ def _ports(gateway_2_port: int) -> dict[str, str]:
         "FLEET_GATEWAY_PORTS": f"{free[1]},{gateway_2_port}",
         "FLEET_ASR_PORT": str(free[2]),
         "FLEET_REDIS_PORT": str(free[3]),
+        "FLEET_ASR_METRICS_PORT": str(free[4]),
+        "FLEET_PROMETHEUS_PORT": str(free[5]),
     }
+
+
+def test_prometheus_scrapes_every_gateway_and_the_speech_server(
+    settings: FleetSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fixed ports of `settings` may be in use on a shared machine: no port check.
+    monkeypatch.setattr(fleet, "preflight", lambda _: None)
+    conf_path = fleet.prepare(settings)
+    conf = json.loads((settings.run_dir / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in conf["scrape_configs"]}
+    gateways = {c["labels"]["pod"]: c["targets"] for c in jobs["gateway"]["static_configs"]}
+    assert gateways == {
+        "gateway-1": ["127.0.0.1:18001"],
+        "gateway-2": ["127.0.0.1:18002"],
+        "gateway-3": ["127.0.0.1:18003"],
+    }
+    assert jobs["speech-server"]["static_configs"][0]["targets"] == ["127.0.0.1:19400"]
+    assert conf["rule_files"] == [str(REPO / "helm/speech-fleet/files/rules/*.yaml")]
+    assert "--web.listen-address=127.0.0.1:19090" in conf_path.read_text()
+
+
+def test_promtool_accepts_the_prometheus_configuration_and_its_rules(tmp_path: Path) -> None:
+    path = render_prometheus_conf(
+        tmp_path, gateways=[("gateway-1", "127.0.0.1:18001")], speech_servers=[]
+    )
+    result = subprocess.run(
+        ["promtool", "check", "config", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr

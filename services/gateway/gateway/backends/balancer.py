@@ -45,3 +45,7 @@ class Balancer(Generic[C]):
 
     def mark_ok(self, endpoint: Endpoint[C]) -> None:
         endpoint.failed_at = float("-inf")
+
+    def cooling_down(self, endpoint: Endpoint[C]) -> bool:
+        """Whether `endpoint` failed recently (new streams go elsewhere if they can)."""
+        return time.monotonic() - endpoint.failed_at < self._cooldown

@@ -17,6 +17,7 @@ from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
 
 from gateway.backends.balancer import Balancer, Endpoint
 from gateway.config import RivaSettings
+from gateway.observability.tracing import grpc_metadata
 
 
 def channel_options(settings: RivaSettings) -> list[tuple[str, int]]:
@@ -79,7 +80,7 @@ class RivaBackend:
         its requests and must call `release(endpoint)` when the call is over."""
         endpoint = self.balancer.pick(exclude)
         call = endpoint.client.asr.StreamingRecognize(
-            metadata=self._metadata or None, wait_for_ready=False
+            metadata=grpc_metadata(self._metadata), wait_for_ready=False
         )
         endpoint.active += 1
         return endpoint, call

@@ -27,6 +27,7 @@ from gateway.backends.balancer import Endpoint
 from gateway.backends.riva import RivaBackend, RivaClient, StreamCall
 from gateway.backends.riva_config import streaming_config
 from gateway.errors import SessionError
+from gateway.observability import events, tracing
 from gateway.protocol import CloseCode, ErrorCode, TranscriptionConfig
 from gateway.sessions.activity import BackendWatch
 from gateway.sessions.failures import FAILOVER_CODES, backend_error, backend_hung
@@ -148,6 +149,7 @@ class BackendFeed:
         failed: Endpoint[RivaClient] | None = None
         failures = 0
         while True:
+            traced = tracing.start_backend_stream()
             endpoint, call = self._backend.open_stream(exclude=failed)
             self._stream = call
             self.watch.restarted()
@@ -161,6 +163,7 @@ class BackendFeed:
                             await self._on_result(result)
                     failures = 0
             except grpc.aio.AioRpcError as exc:
+                events.backend_stream_failed(exc.code())
                 if exc.code() not in FAILOVER_CODES:
                     raise backend_error(exc) from None
                 error = exc
@@ -176,6 +179,7 @@ class BackendFeed:
                 self._stream = None
                 self._backend.release(endpoint)
                 call.cancel()
+                tracing.end_backend_stream(traced, endpoint.target)
             if error is not None:
                 if not isinstance(error, SessionError) and self._quiet():
                     # Released for want of audio (Riva ends quiet streams): go on in a
@@ -194,6 +198,7 @@ class BackendFeed:
                 )
                 cause = None if isinstance(error, SessionError) else error
                 replay, failed = self._restart_after_last_final(cause), endpoint
+                events.backend_failover()
                 continue
             marker, self._end_marker = self._end_marker, None
             if marker is STOP:

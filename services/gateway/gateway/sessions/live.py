@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,7 @@ from gateway.backends.riva import RivaBackend
 from gateway.config import LimitSettings
 from gateway.errors import Fenced, LogGap, RecordLost, SessionError, StoreUnavailable
 from gateway.observability import metrics
+from gateway.observability.fold import FOLDER
 from gateway.protocol import (
     CloseCode,
     ErrorCode,
@@ -283,6 +285,7 @@ class LiveSession:
             )
 
     async def _on_result(self, result: asr.StreamingRecognitionResult) -> None:
+        received_at = time.perf_counter()
         feed = self.feed
         channel = result.channel_tag
         processed_ms = round(result.audio_processed * 1000)
@@ -298,7 +301,9 @@ class LiveSession:
                 utterance_start_ms=commits.utterance_start(channel),
                 with_words=self.config.enable_word_time_offsets,
             )
-            await self._send(_dumps(event))
+            payload = _dumps(event)
+            await self._send(payload)
+            FOLDER.interim_sent(self, received_at, len(payload))
             return
         if not result.alternatives[0].transcript.strip():
             return
@@ -322,6 +327,7 @@ class LiveSession:
         # Persisted before sent: a resume replays exactly what the client may have missed.
         persisted = await self.persist()
         await self._send(payload)
+        FOLDER.final_sent(self, received_at, event["end_ms"], len(payload))
         if persisted:
             await self._send(
                 _dumps({"event": "audio_committed", "committed_ms": self.committed_ms})

@@ -6,6 +6,8 @@ import asyncio
 
 from gateway.config import LimitSettings
 from gateway.observability import metrics
+from gateway.observability.fold import FOLDER
+from gateway.observability.loop_lag import LoopLag
 from gateway.sessions.failures import session_taken_over
 from gateway.sessions.live import LiveSession
 
@@ -16,10 +18,7 @@ class SessionRegistry:
         self.sessions: dict[str, LiveSession] = {}
         self._empty = asyncio.Event()
         self._empty.set()
-
-    @property
-    def at_capacity(self) -> bool:
-        return len(self.sessions) >= self._limits.max_concurrent_sessions
+        self.loop_lag = LoopLag()  # exported; admission control reads the same tick
 
     def add(self, session: LiveSession) -> None:
         """Register `session` as its id's driver on this process. Of two connections of one
@@ -37,6 +36,7 @@ class SessionRegistry:
     def remove(self, session: LiveSession) -> None:
         if self.sessions.get(session.session_id) is session:
             del self.sessions[session.session_id]
+            FOLDER.close(session)
         if not self.sessions:
             self._empty.set()
         metrics.SESSIONS_ACTIVE.set(len(self.sessions))
@@ -50,3 +50,4 @@ class SessionRegistry:
         now = asyncio.get_running_loop().time()
         for session in list(self.sessions.values()):
             session.tick(now)
+        FOLDER.fold(self.sessions.values(), now)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.errors import Fenced, LogGap, RecordLost, SessionError, StoreUnavailable
-from gateway.observability import metrics
+from gateway.observability import events, metrics, tracing
 from gateway.protocol import (
     CloseCode,
     ErrorCode,
@@ -76,6 +76,7 @@ class SessionService:
         """Serve one accepted socket until the session ends, however it ends."""
         session: LiveSession | None = None
         outcome = "error"
+        traced = tracing.start_session(session_id, self.owner)
         try:
             opening = await self._await_opening(transport)
             self._admit(session_id)
@@ -99,10 +100,10 @@ class SessionService:
         finally:
             if session is not None:
                 self.registry.remove(session)
-                metrics.AUDIO_SECONDS.inc((session.audio_ms - session.session_start_ms) / 1000)
                 if not session.finished:
                     await self._detach(session)
             metrics.SESSIONS_ENDED.labels(outcome).inc()
+            tracing.end_session(traced, session, outcome)
 
     async def _await_opening(self, transport: ClientSocket) -> Opening:
         """Read messages until a valid start or resume, within the start timeout."""
@@ -172,7 +173,7 @@ class SessionService:
     def _admit(self, session_id: str) -> None:
         refused = self.refusal(session_id)
         if refused is not None:
-            metrics.SESSIONS_REFUSED.inc()
+            events.rejected("draining" if self.draining else "capacity")
             raise refused
 
     async def _start(
@@ -195,6 +196,7 @@ class SessionService:
         session = self._live(transport, session_id, config, epoch=epoch, resume_token=token)
         self.registry.add(session)
         metrics.SESSIONS_STARTED.inc()
+        events.session_started()
         started = TranscriptionStarted(session_id=session_id, resume_token=token, config=config)
         await transport.send_text(started.model_dump_json())
         return session
@@ -258,6 +260,7 @@ class SessionService:
             if await self.store.epoch(session_id) > resumed.epoch:
                 session.abort(session_taken_over())
         metrics.SESSIONS_RESUMED.inc()
+        events.session_resumed(resumed.epoch)
         event = TranscriptionResumed(
             session_id=session_id,
             resume_from_ms=resumed.committed_ms,
@@ -360,6 +363,7 @@ class SessionService:
             # How late the loop woke us, and how busy its thread was: what admission
             # control reads.
             elapsed = loop.time() - asked
+            self.registry.loop_lag.record(elapsed - tick_s)
             self.admission.observe(elapsed - tick_s, (time.thread_time() - cpu) / elapsed)
             ticks += 1
             try:
@@ -375,6 +379,7 @@ class SessionService:
         self.draining = True
         sessions = list(self.registry.sessions.values())
         log.info("draining %d sessions (up to %.0f s)", len(sessions), timeout_s)
+        tracing.sessions_event("drain", [s.session_id for s in sessions])
         # At once to every client, each send bounded: a stalled client never blocks a drain.
         await asyncio.gather(
             *(session.send_reconnect("draining") for session in sessions), return_exceptions=True
@@ -408,8 +413,7 @@ class SessionService:
                 retryable=True,
                 close_code=CloseCode.INTERNAL,
             )
-        if error.notify:
-            metrics.SESSION_ERRORS.labels(error.code.value).inc()
+        events.session_failed(error)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self._limits.send_timeout_s):
                 if error.notify:

@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.config import RedisSettings
 from gateway.errors import Fenced, LogGap, RecordLost, StoreUnavailable
+from gateway.observability.redis_ops import RedisOp
 from gateway.sessions.lifecycle import SessionState
 from gateway.store import scripts
 
@@ -147,13 +148,15 @@ class SessionStore:
         return [f"{tag}:meta", f"{tag}:finals"]
 
     async def ping(self) -> bool:
-        return bool(await self._call(self._redis.ping))
+        return bool(await self._call("ping", self._redis.ping))
 
     async def writable(self, probe_key: str) -> bool:
         """Whether Redis takes a write now (PING answers on a read-only replica, under
         maxmemory, or with a failed RDB save; a write does not)."""
         return bool(
-            await self._call(self._redis.set, f"{self._prefix}:probe:{probe_key}", 1, px=5000)
+            await self._call(
+                "writable", self._redis.set, f"{self._prefix}:probe:{probe_key}", 1, px=5000
+            )
         )
 
     async def create(
@@ -169,6 +172,7 @@ class SessionStore:
         """Record a new session; returns its epoch (1, or more for the retry of a start
         whose reply was lost), or 0 if the id is taken."""
         epoch = await self._call(
+            "create",
             self._create,
             keys=self.keys(session_id),
             args=[
@@ -200,7 +204,9 @@ class SessionStore:
         for seq, payload in finals:
             args.append(seq)
             args.append(payload)
-        stored = int(await self._call(self._append, keys=self.keys(session_id), args=args))
+        stored = int(
+            await self._call("append_finals", self._append, keys=self.keys(session_id), args=args)
+        )
         _check_fence(session_id, stored)
         return stored
 
@@ -229,7 +235,9 @@ class SessionStore:
         for seq, payload in finals:
             args.append(seq)
             args.append(payload)
-        stored = int(await self._call(self._rebuild, keys=self.keys(session_id), args=args))
+        stored = int(
+            await self._call("rebuild", self._rebuild, keys=self.keys(session_id), args=args)
+        )
         _check_fence(session_id, stored)
         return stored
 
@@ -244,6 +252,7 @@ class SessionStore:
         ttl_s: int,
     ) -> None:
         result = await self._call(
+            "set_state",
             self._set_state,
             keys=self.keys(session_id),
             args=[epoch, ttl_s, audio_ms, seq, state.value],
@@ -266,7 +275,7 @@ class SessionStore:
                     )
                 return [int(r) for r in await pipe.execute()]
 
-        return await self._call(run)
+        return await self._call("renew", run)
 
     async def resume(
         self,
@@ -280,6 +289,7 @@ class SessionStore:
     ) -> Resumed:
         """Take the session over (and tell its previous driver, in the same step)."""
         reply = await self._call(
+            "resume",
             self._resume,
             keys=self.keys(session_id),
             args=[
@@ -306,7 +316,7 @@ class SessionStore:
 
     async def epoch(self, session_id: str) -> int:
         """The session's current epoch (0 if it has no record)."""
-        value = await self._call(self._hget, self.keys(session_id)[0], "epoch")
+        value = await self._call("epoch", self._hget, self.keys(session_id)[0], "epoch")
         return int(value or 0)
 
     async def _hget(self, key: str, field: str) -> str | None:
@@ -316,7 +326,7 @@ class SessionStore:
         return self._redis.pubsub(ignore_subscribe_messages=True)
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        raw: dict[str, str] = await self._call(self._hgetall, self.keys(session_id)[0])
+        raw: dict[str, str] = await self._call("get", self._hgetall, self.keys(session_id)[0])
         if not raw:
             return None
         return SessionRecord(
@@ -336,7 +346,7 @@ class SessionStore:
     async def finals_after(self, session_id: str, last_seq: int) -> list[tuple[int, str]]:
         """The stored finals with seq > last_seq, in order, as (seq, payload)."""
         entries: list[tuple[str, dict[str, str]]] = await self._call(
-            self._xrange, self.keys(session_id)[1], f"{last_seq + 1}-0"
+            "finals_after", self._xrange, self.keys(session_id)[1], f"{last_seq + 1}-0"
         )
         return [(int(entry_id.split("-", 1)[0]), fields["f"]) for entry_id, fields in entries]
 
@@ -346,9 +356,10 @@ class SessionStore:
     async def _xrange(self, key: str, start: str) -> list[tuple[str, dict[str, str]]]:
         return await self._redis.xrange(key, min=start, max="+")  # type: ignore[return-value]
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    async def _call(self, op: str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         try:
-            return await fn(*args, **kwargs)
+            with RedisOp(op):
+                return await fn(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         except ResponseError as exc:

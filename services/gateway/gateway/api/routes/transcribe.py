@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 
 from gateway.api.asgi_socket import AsgiSocket
 from gateway.config import Settings
+from gateway.observability import events
 from gateway.protocol import SESSION_ID_RE
 from gateway.sessions.service import SessionService
 
@@ -42,10 +43,12 @@ class TranscribeEndpoint:
             await _deny(websocket, 400, "session_id must be 8 to 64 of [A-Za-z0-9_-]")
             return
         if not origin_allowed(websocket.headers.get("origin"), settings.server.allowed_origins):
+            events.rejected("origin")
             await _deny(websocket, 403, "forbidden_origin: origin not allowed")
             return
         refused = service.refusal(session_id)
         if refused is not None:
+            events.rejected("draining" if service.draining else "capacity")
             # Before the upgrade, so that NGINX tries the next gateway at once.
             await websocket.send_denial_response(
                 PlainTextResponse(

@@ -1,0 +1,64 @@
+"""Structured logs: one JSON object per line, with the pod, and the session id and trace
+id of the session being served (taken from the task's context, so every line logged
+while serving a session carries them).
+
+Sessions log one line per transition (`session_log`: started, resumed, ended, taken
+over, failover, draining), never per frame, and never audio or transcript text.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from opentelemetry import trace
+
+# The session this task serves (child tasks inherit it).
+current_session_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_session_id", default=None
+)
+
+sessions_log = logging.getLogger("gateway.sessions.events")
+
+# LogRecord's own attributes: everything else on a record is an `extra` field.
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"ts", "level", "logger", "message", "pod", "session_id", "trace_id", ...}`."""
+
+    def __init__(self, pod: str | None = None) -> None:
+        super().__init__()
+        self._pod = pod if pod is not None else os.environ.get("SERVER__POD_NAME", "")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pod": self._pod,
+            "pid": record.process,
+        }
+        session_id = current_session_id.get()
+        if session_id is not None:
+            entry["session_id"] = session_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def session_log(event: str, **fields: str | int | float | None) -> None:
+    """One line for a session transition (the session id comes from the context)."""
+    sessions_log.info(event, extra={"event": event, **fields})
