@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(redis-server nginx-light pocketsphinx-testdata sox)
+DEB_PACKAGES=(redis-server nginx-light pocketsphinx-testdata sox redis-sentinel)
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 STAMP=$VENV/.installed

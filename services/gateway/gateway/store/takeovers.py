@@ -1,0 +1,159 @@
+"""Takeover notices: how a resume on any pod tells the session's previous driver at once.
+
+The RESUME and CREATE scripts publish "<epoch> <session_id>" in the same step as they
+bump the epoch. Single and Sentinel modes: on one channel, `{prefix}:takeover`, which
+every pod subscribes to. Cluster mode: on sharded pub/sub (`SPUBLISH`, Redis 7), on the
+channel of the session's own slot, `{prefix}:takeover:{<tag>}`, where <tag> is a string
+that hashes to that slot. Why one channel per slot:
+
+- A script may only touch its own slot, shard channels included: the notice can stay in
+  the script (atomic with the bump) only if its channel is in the session's slot.
+- The channel moves with its slot (resharding, failover), so a notice always goes to the
+  shard that holds the session, and nowhere else (classic PUBLISH in a Cluster is copied
+  to every node over the bus).
+- A pod subscribes once to all 16384 slot channels (one SSUBSCRIBE each, pipelined, a
+  fraction of a second at start-up), whatever its sessions: no subscription per session,
+  nothing to add or drop as sessions come and go. Each shard holds the channels of its
+  own slots only.
+
+A subscription ends (raises) when a connection breaks or a shard drops channels (a slot
+moved away: Redis 7 sends `sunsubscribe`); the caller subscribes again, and renews its
+leases once the new subscription is confirmed, so that a notice lost in the gap still
+stops the old driver (the renewal sees the newer epoch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPubSub, RedisCluster
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+# How long the server may take to confirm a subscription.
+_CONFIRM_TIMEOUT_S = 10.0
+
+
+class SubscriptionLost(Exception):
+    """The subscription no longer covers every channel: subscribe again."""
+
+
+@functools.cache
+def slot_tags() -> tuple[str, ...]:
+    """For each Cluster slot, a short string that hashes to it (about 0.2 s, once)."""
+    tags: list[str | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
+    missing = REDIS_CLUSTER_HASH_SLOTS
+    i = 0
+    while missing:
+        tag = str(i)
+        slot = key_slot(tag.encode())
+        if tags[slot] is None:
+            tags[slot] = tag
+            missing -= 1
+        i += 1
+    return tuple(t for t in tags if t is not None)
+
+
+def slot_channel(prefix: str, slot: int) -> str:
+    return f"{prefix}:takeover:{{{slot_tags()[slot]}}}"
+
+
+def parse(data: Any) -> tuple[str, int]:
+    """(session_id, epoch) from a notice's payload."""
+    epoch, _, session_id = str(data).partition(" ")
+    return session_id, int(epoch)
+
+
+class TakeoverSubscription:
+    """One pod's subscription; `subscribe()` returns once the server confirmed it."""
+
+    def __init__(self, client: aioredis.Redis | RedisCluster, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._cluster_pubsub: ClusterPubSub | None = None
+        self._queue: asyncio.Queue[tuple[str, int] | BaseException] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def subscribe(self) -> None:
+        if isinstance(self._client, RedisCluster):
+            await self._subscribe_cluster(self._client)
+        else:
+            await self._subscribe_single(self._client)
+
+    async def _subscribe_single(self, client: aioredis.Redis) -> None:
+        pubsub = self._pubsub = client.pubsub()
+        await pubsub.subscribe(f"{self._prefix}:takeover")
+        async with asyncio.timeout(_CONFIRM_TIMEOUT_S):
+            while True:
+                message = await pubsub.get_message(timeout=_CONFIRM_TIMEOUT_S)
+                if message is not None and message["type"] == "subscribe":
+                    break
+        self._tasks.append(asyncio.create_task(self._pump(pubsub, "message", "unsubscribe")))
+
+    async def _subscribe_cluster(self, client: RedisCluster) -> None:
+        # A slot map from before a failover or resharding would send subscriptions to
+        # nodes that no longer hold the slots: read it afresh.
+        await client.nodes_manager.initialize()
+        pubsub = self._cluster_pubsub = client.pubsub()
+        channels = [slot_channel(self._prefix, s) for s in range(REDIS_CLUSTER_HASH_SLOTS)]
+        await pubsub.ssubscribe(*channels)
+        node_pubsubs = list(pubsub.node_pubsub_mapping.values())
+        async with asyncio.timeout(_CONFIRM_TIMEOUT_S):
+            for node_pubsub in node_pubsubs:
+                await _await_confirmations(node_pubsub, len(node_pubsub.shard_channels))
+        for node_pubsub in node_pubsubs:
+            self._tasks.append(
+                asyncio.create_task(self._pump(node_pubsub, "smessage", "sunsubscribe"))
+            )
+
+    async def _pump(self, pubsub: aioredis.client.PubSub, data: str, dropped: str) -> None:
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] == data:
+                    self._queue.put_nowait(parse(message["data"]))
+                elif message["type"] == dropped:
+                    raise SubscriptionLost(f"the server dropped {message['channel']}")
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._queue.put_nowait(exc)
+
+    async def notices(self) -> AsyncIterator[tuple[str, int]]:
+        """(session_id, epoch) of each takeover; raises when the subscription is lost."""
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        if self._cluster_pubsub is not None:
+            for node_pubsub in self._cluster_pubsub.node_pubsub_mapping.values():
+                with contextlib.suppress(Exception):
+                    await node_pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                await self._cluster_pubsub.aclose()
+
+
+async def _await_confirmations(pubsub: aioredis.client.PubSub, expected: int) -> None:
+    confirmed = 0
+    while confirmed < expected:
+        message = await pubsub.get_message(timeout=_CONFIRM_TIMEOUT_S)
+        if message is not None and message["type"] == "ssubscribe":
+            confirmed += 1
