@@ -11,10 +11,10 @@ that hashes to that slot. Why one channel per slot:
 - The channel moves with its slot (resharding, failover), so a notice always goes to the
   shard that holds the session, and nowhere else (classic PUBLISH in a Cluster is copied
   to every node over the bus).
-- A pod subscribes once to all 16384 slot channels (one SSUBSCRIBE each, pipelined, a
-  fraction of a second at start-up), whatever its sessions: no subscription per session,
-  nothing to add or drop as sessions come and go. Each shard holds the channels of its
-  own slots only.
+- A pod subscribes once to all 16384 slot channels (one SSUBSCRIBE each, on one pub/sub
+  connection per primary, a fraction of a second), whatever its sessions: no
+  subscription per session, nothing to add or drop as sessions come and go. Each shard
+  holds the channels of its own slots only.
 
 A subscription ends (raises) when a connection breaks or a shard drops channels (a slot
 moved away: Redis 7 sends `sunsubscribe`); the caller subscribes again, and renews its
@@ -31,7 +31,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterPubSub, RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 # How long the server may take to confirm a subscription.
@@ -75,7 +78,8 @@ class TakeoverSubscription:
         self._client = client
         self._prefix = prefix
         self._pubsub: aioredis.client.PubSub | None = None
-        self._cluster_pubsub: ClusterPubSub | None = None
+        self._node_pubsubs: list[aioredis.client.PubSub] = []
+        self._pools: list[ConnectionPool] = []
         self._queue: asyncio.Queue[tuple[str, int] | BaseException] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -99,17 +103,39 @@ class TakeoverSubscription:
         # A slot map from before a failover or resharding would send subscriptions to
         # nodes that no longer hold the slots: read it afresh.
         await client.nodes_manager.initialize()
-        pubsub = self._cluster_pubsub = client.pubsub()
-        channels = [slot_channel(self._prefix, s) for s in range(REDIS_CLUSTER_HASH_SLOTS)]
-        await pubsub.ssubscribe(*channels)
-        node_pubsubs = list(pubsub.node_pubsub_mapping.values())
-        async with asyncio.timeout(_CONFIRM_TIMEOUT_S):
-            for node_pubsub in node_pubsubs:
-                await _await_confirmations(node_pubsub, len(node_pubsub.shard_channels))
-        for node_pubsub in node_pubsubs:
-            self._tasks.append(
-                asyncio.create_task(self._pump(node_pubsub, "smessage", "sunsubscribe"))
+        # The Cluster client's slot map says which primary holds each slot's channel;
+        # each primary gets one pub/sub connection of its own (redis-py's ClusterPubSub
+        # rebuilds its bookkeeping per channel: seconds for 16384 of them).
+        by_node: dict[str, tuple[ClusterNode, list[str]]] = {}
+        for slot in range(REDIS_CLUSTER_HASH_SLOTS):
+            channel = slot_channel(self._prefix, slot)
+            node = client.get_node_from_key(channel)
+            if node is None:
+                raise SubscriptionLost(f"no node holds slot {slot}")
+            by_node.setdefault(node.name, (node, []))[1].append(channel)
+        for node, channels in by_node.values():
+            # No silent reconnect: a broken connection ends the subscription (and the
+            # caller subscribes again, then renews its leases).
+            kwargs = {**node.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+            pool = ConnectionPool(
+                connection_class=node.connection_class, max_connections=1, **kwargs
             )
+            self._pools.append(pool)
+            pubsub = aioredis.client.PubSub(connection_pool=pool)
+            self._node_pubsubs.append(pubsub)
+            await pubsub.ssubscribe(channels[0])  # opens the connection
+            connection = pubsub.connection
+            assert connection is not None
+            # One SSUBSCRIBE per slot (several in one would be CROSSSLOT), all in one write.
+            await connection.send_packed_command(
+                connection.pack_commands([("SSUBSCRIBE", c) for c in channels[1:]])
+            )
+            pubsub.shard_channels.update(dict.fromkeys(channels[1:]))
+        async with asyncio.timeout(_CONFIRM_TIMEOUT_S):
+            for pubsub, (_, channels) in zip(self._node_pubsubs, by_node.values(), strict=True):
+                await _await_confirmations(pubsub, len(channels))
+        for pubsub in self._node_pubsubs:
+            self._tasks.append(asyncio.create_task(self._pump(pubsub, "smessage", "sunsubscribe")))
 
     async def _pump(self, pubsub: aioredis.client.PubSub, data: str, dropped: str) -> None:
         try:
@@ -143,12 +169,12 @@ class TakeoverSubscription:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        if self._cluster_pubsub is not None:
-            for node_pubsub in self._cluster_pubsub.node_pubsub_mapping.values():
-                with contextlib.suppress(Exception):
-                    await node_pubsub.aclose()  # type: ignore[no-untyped-call]
+        for pubsub in self._node_pubsubs:
             with contextlib.suppress(Exception):
-                await self._cluster_pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        for pool in self._pools:
+            with contextlib.suppress(Exception):
+                await pool.aclose()
 
 
 async def _await_confirmations(pubsub: aioredis.client.PubSub, expected: int) -> None:
