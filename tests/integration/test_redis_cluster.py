@@ -161,6 +161,7 @@ async def test_shard_primary_killed_mid_session_its_replica_takes_over(
 
     assert [(f.text, int(f.raw["end_ms"])) for f in run.finals] == reference
     assert [f.seq for f in run.finals] == list(range(1, len(reference) + 1))
+    assert run.reconnects == 0, "the session went on through the failover"
     promoted = seen["promoted_seqs"]
     assert isinstance(promoted, list)
     assert len(promoted) >= int(str(seen["committed"])), (promoted, seen["committed"])

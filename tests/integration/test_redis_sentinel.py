@@ -105,6 +105,7 @@ async def test_primary_killed_mid_session_the_replica_takes_over(
 
     assert [(f.text, int(f.raw["end_ms"])) for f in run.finals] == reference
     assert [f.seq for f in run.finals] == list(range(1, len(reference) + 1))
+    assert run.reconnects == 0, "the session went on through the failover"
     # Each audio_committed covered one more final here (one final per commit).
     promoted = seen["promoted_seqs"]
     assert isinstance(promoted, list)

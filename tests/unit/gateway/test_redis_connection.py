@@ -7,9 +7,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import ResponseError
 
 from gateway.config import RedisSettings, Settings
 from gateway.store.connection import BlockingSentinelPool, connect, host_port
+from gateway.store.redis_store import is_store_fault
 from gateway.store.takeovers import slot_channel, slot_tags
 
 
@@ -71,3 +73,17 @@ def test_every_slot_has_a_channel_in_that_slot() -> None:
     assert key_slot(slot_channel("speech", key_slot(meta.encode())).encode()) == key_slot(
         meta.encode()
     )
+
+
+def test_store_faults_inside_a_pipeline_are_store_faults() -> None:
+    """A pipeline puts the failed command before the server's message; a WAIT that
+    reached a replica (a slot map from before a failover) is a fault like READONLY."""
+    pipelined = "Command # 1 (EVALSHA abc 2 k1 k2) of pipeline caused error: "
+    assert is_store_fault(ResponseError(pipelined + "('MASTERDOWN Link with MASTER is down',)"))
+    assert is_store_fault(
+        ResponseError(
+            "Command # 2 (WAIT 1 500) of pipeline caused error: "
+            "('WAIT cannot be used with replica instances.',)"
+        )
+    )
+    assert not is_store_fault(ResponseError(pipelined + "('WRONGTYPE Operation against a key',)"))

@@ -439,8 +439,16 @@ def is_store_fault(exc: ResponseError) -> bool:
     Inside a script Redis 7 keeps the original error's code at the start of the message."""
     if isinstance(exc, _FAULT_CLASSES):  # redis-py drops the code from these messages
         return True
-    message = str(exc).lstrip("-").upper()
+    message = str(exc).upper()
+    # A pipeline puts the failed command before the server's message.
+    _, pipelined, rest = message.partition("OF PIPELINE CAUSED ERROR: ")
+    if pipelined:
+        message = rest.lstrip("('\"")
+    message = message.lstrip("-")
     if message.startswith(_STORE_FAULTS):
+        return True
+    # A write that reached a replica (a slot map from before a failover): as READONLY.
+    if message.startswith(("WAIT CANNOT BE USED WITH REPLICA", "ERR WAIT CANNOT BE USED")):
         return True
     # Older servers wrap an error raised inside a script: look for its code within.
     return message.startswith("ERR ERROR RUNNING SCRIPT") and any(
