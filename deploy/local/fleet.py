@@ -40,11 +40,13 @@ def preflight(settings: FleetSettings) -> None:
             f"a fleet already runs from {settings.run_dir}: "
             f"stop it with `{' '.join(supervisorctl_argv(settings, 'shutdown'))}`"
         )
-    names = ["NGINX", *settings.gateway_names, "speech server", "Redis"]
+    names = ["NGINX", *settings.gateway_names, "speech server"]
+    names += [name for name, _ in settings.redis_ports_named()]
     for name, port in zip(names, settings.all_ports(), strict=True):
         if port_taken(port):
             problems.append(f"port {port} ({name}) is already in use on {HOST}")
-    for executable in ("redis-server",):
+    redis_programs = ("redis-server", "redis-sentinel", "redis-cli")
+    for executable in redis_programs if settings.redis_mode != "single" else ("redis-server",):
         if shutil.which(executable) is None:
             problems.append(f"{executable} not found: run `make install`")
     for executable in ("supervisord", "supervisorctl", "gunicorn"):
@@ -95,11 +97,21 @@ def banner(settings: FleetSettings) -> str:
         f"{gateways}\n"
         f"  {'speech server':<14} {HOST}:{settings.asr_port}  "
         f"(gRPC, Riva ASR API, engine {settings.asr_engine})\n"
-        f"  {'Redis':<14} {settings.redis_url}  (no persistence)\n"
+        f"  {'Redis':<14} {_redis_shown(settings)}\n"
         f"status: {ctl} status\n"
         f"logs:   {logs}\n"
         "stop:   Ctrl-C (stops every program)\n"
     )
+
+
+def _redis_shown(settings: FleetSettings) -> str:
+    ports = ",".join(str(p) for p in settings.redis_ports)
+    if settings.redis_mode == "sentinel":
+        sentinels = ",".join(str(p) for p in settings.sentinel_ports)
+        return f"{HOST}:{ports} (primary, replica), sentinels {sentinels} (REDIS_MODE=sentinel)"
+    if settings.redis_mode == "cluster":
+        return f"{HOST}:{ports} (cluster: 3 primaries, 3 replicas; REDIS_MODE=cluster)"
+    return f"{settings.redis_url}  (AOF once a second)"
 
 
 def prepare(settings: FleetSettings) -> Path:

@@ -101,7 +101,9 @@ class TakeoverSubscription:
 
     async def _subscribe_cluster(self, client: RedisCluster) -> None:
         # A slot map from before a failover or resharding would send subscriptions to
-        # nodes that no longer hold the slots: read it afresh.
+        # nodes that no longer hold the slots: read it afresh (after the client's own
+        # first initialisation, which also reads the server's command table).
+        await client.initialize()
         await client.nodes_manager.initialize()
         # The Cluster client's slot map says which primary holds each slot's channel;
         # each primary gets one pub/sub connection of its own (redis-py's ClusterPubSub
