@@ -26,7 +26,7 @@ from tests.support.ha_sessions import (
     run_sdk,
 )
 from tests.support.processes import Proc, poll_until
-from tests.support.redis_ha import ClusterSetup, cluster_setup
+from tests.support.redis_ha import ClusterSetup, cluster_setup, first_slot_of, reshard
 from tests.support.riva_direct import direct_finals
 from tests.support.ws import frames, next_event, open_ws
 from tests.support.ws import start as start_session
@@ -172,3 +172,41 @@ async def test_shard_primary_killed_mid_session_its_replica_takes_over(
     events = await resume_from_start(fleet.pod_url(other), session_id, run.token)
     assert finals_signature(events) == run.signature()
     assert events[-1]["event"] == "transcription_stopped"
+
+
+def session_id_in_slot(slot: int, prefix: str) -> str:
+    n = 0
+    while key_slot(f"{prefix}-{n}".encode()) != slot:
+        n += 1
+    return f"{prefix}-{n}"
+
+
+async def test_resharding_a_live_sessions_slot_loses_nothing(
+    fleet: HaFleet, cluster: ClusterSetup, asr_synthetic_server: Proc
+) -> None:
+    """`redis-cli --cluster reshard` moves the slot of a live session (after its 2nd
+    final) to another shard: the session goes on with its exact transcript, no
+    reconnect, no hole in its log, now on the other shard."""
+    cluster.wait_healthy()
+    primaries = [p for p in cluster.nodes if cluster.is_primary(p)]
+    source, destination = primaries[0], primaries[1]
+    session_id = session_id_in_slot(first_slot_of(source), f"reshard{time.time_ns()}")
+    assert cluster.primary_of(meta_key(session_id)) == source
+    target = f"127.0.0.1:{asr_synthetic_server.port}"
+    audio = noise(12.0, 74)
+    reference = await direct_finals(target, frames(audio, 3200))
+    seen: dict[str, object] = {}
+
+    def on_final(run: SdkRun) -> None:
+        if len(run.finals) == 2 and "task" not in seen:
+            seen["task"] = background(lambda: reshard(source, destination))
+
+    run = await run_sdk(fleet.url, audio, session_id, on_final=on_final)
+    await seen["task"]  # type: ignore[misc]
+
+    assert cluster.primary_of(meta_key(session_id)) == destination
+    assert [(f.text, int(f.raw["end_ms"])) for f in run.finals] == reference
+    assert run.reconnects == 0
+    with cluster.client() as client:
+        assert stored_seqs(client, session_id) == list(range(1, len(reference) + 1))
+        assert client.hget(meta_key(session_id), "state") == "stopped"

@@ -186,6 +186,12 @@ class ClusterSetup:
                     return port
         raise LookupError(f"no live primary holds slot {slot}")
 
+    def is_primary(self, port: int) -> bool:
+        if not self.nodes[port].alive():
+            return False
+        with _client(port) as node:
+            return bool(node.info("replication")["role"] == "master")
+
     def wait_healthy(self, timeout: float = 30.0) -> None:
         """Every live node sees the cluster ok, and every primary has a replica online
         (what `WAIT 1` needs)."""
@@ -282,3 +288,38 @@ def cluster_setup(log_dir: Path) -> Iterator[ClusterSetup]:
         setup = ClusterSetup(nodes, data_dir, log_dir, stack)
         setup.wait_healthy()
         yield setup
+
+
+def node_id(port: int) -> str:
+    with _client(port) as node:
+        return str(node.execute_command("CLUSTER", "MYID"))
+
+
+def first_slot_of(port: int) -> int:
+    """The lowest slot the primary on `port` serves (what a reshard moves first)."""
+    myself = node_id(port)
+    with _client(port) as node:
+        starts = [int(e[0]) for e in node.execute_command("CLUSTER", "SLOTS") if e[2][2] == myself]
+    return min(starts)
+
+
+def reshard(from_port: int, to_port: int, slots: int = 1) -> None:
+    """`redis-cli --cluster reshard`: move `slots` slots (the source's lowest first)."""
+    subprocess.run(
+        [
+            "redis-cli",
+            "--cluster",
+            "reshard",
+            f"127.0.0.1:{from_port}",
+            "--cluster-from",
+            node_id(from_port),
+            "--cluster-to",
+            node_id(to_port),
+            "--cluster-slots",
+            str(slots),
+            "--cluster-yes",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
