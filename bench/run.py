@@ -30,7 +30,7 @@ import redis
 from bench import procstat, stats, targets
 from bench.procstat import Group
 from bench.report import format_table
-from gateway.store import redis_store
+from gateway.store import scripts as store_scripts
 from tests.support.processes import VENV_BIN, Proc
 
 TARGETS = ("direct", "relay", "gateway", "nginx")
@@ -38,7 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # What the gateway's Lua scripts run inside Redis (every module-level script), so that
 # the commands clients sent can be told from those that ran in scripts.
 SCRIPT_COMMANDS = stats.script_commands(
-    v for v in vars(redis_store).values() if isinstance(v, str) and "redis.call" in v
+    v for v in vars(store_scripts).values() if isinstance(v, str) and "redis.call" in v
 )
 
 
