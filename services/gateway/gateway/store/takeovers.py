@@ -97,7 +97,9 @@ class TakeoverSubscription:
                 message = await pubsub.get_message(timeout=_CONFIRM_TIMEOUT_S)
                 if message is not None and message["type"] == "subscribe":
                     break
-        self._tasks.append(asyncio.create_task(self._pump(pubsub, "message", "unsubscribe")))
+        self._tasks.append(
+            asyncio.create_task(self._pump(pubsub, "message", "subscribe", "unsubscribe"))
+        )
 
     async def _subscribe_cluster(self, client: RedisCluster) -> None:
         # A slot map from before a failover or resharding would send subscriptions to
@@ -137,9 +139,13 @@ class TakeoverSubscription:
             for pubsub, (_, channels) in zip(self._node_pubsubs, by_node.values(), strict=True):
                 await _await_confirmations(pubsub, len(channels))
         for pubsub in self._node_pubsubs:
-            self._tasks.append(asyncio.create_task(self._pump(pubsub, "smessage", "sunsubscribe")))
+            self._tasks.append(
+                asyncio.create_task(self._pump(pubsub, "smessage", "ssubscribe", "sunsubscribe"))
+            )
 
-    async def _pump(self, pubsub: aioredis.client.PubSub, data: str, dropped: str) -> None:
+    async def _pump(
+        self, pubsub: aioredis.client.PubSub, data: str, added: str, dropped: str
+    ) -> None:
         try:
             while True:
                 message = await pubsub.get_message(timeout=None)
@@ -149,6 +155,10 @@ class TakeoverSubscription:
                     self._queue.put_nowait(parse(message["data"]))
                 elif message["type"] == dropped:
                     raise SubscriptionLost(f"the server dropped {message['channel']}")
+                elif message["type"] == added:
+                    # redis-py reconnected and subscribed again by itself: notices in the
+                    # gap are lost, so start over (and renew the leases).
+                    raise SubscriptionLost("subscribed again after a reconnect")
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
