@@ -36,6 +36,9 @@ def _server_argv(port: int, data_dir: Path, *extra: str) -> list[str]:
         str(data_dir),
         "--protected-mode",
         "yes",
+        # A replica that comes back syncs at once (Redis 7 waits 5 s for more replicas).
+        "--repl-diskless-sync-delay",
+        "0",
         *extra,
     ]
 

@@ -17,10 +17,12 @@ from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import (
     ClusterDownError,
+    ClusterError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     ResponseError,
+    SlotNotCoveredError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -420,6 +422,10 @@ class SessionStore:
         try:
             return await fn(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        except (SlotNotCoveredError, ClusterError) as exc:
+            # A Cluster between a node's failure and its replica's promotion (no node
+            # serves the slot yet), or redirected past redis-py's bound.
             raise StoreUnavailable(str(exc)) from exc
         except ResponseError as exc:
             if is_store_fault(exc):
