@@ -33,7 +33,7 @@ from gateway.errors import Fenced, LogGap, RecordLost, StoreUnavailable
 from gateway.sessions.lifecycle import SessionState
 from gateway.store import scripts
 from gateway.store.connection import RedisClient, connect
-from gateway.store.takeovers import TakeoverSubscription, slot_channel
+from gateway.store.takeovers import TakeoverSubscription, slot_channel, slot_tags
 
 T = TypeVar("T")
 
@@ -144,6 +144,8 @@ class SessionStore:
         )
         # Cluster: sharded pub/sub on the channel of the session's slot (takeovers.py).
         self._publish = "SPUBLISH" if self._cluster else "PUBLISH"
+        if self._cluster:
+            slot_tags()  # computed now (~0.2 s), not in the first session's start
         self.takeover_channel = f"{self._prefix}:takeover"
 
     @classmethod
