@@ -44,7 +44,8 @@ bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
 ## How many sessions one Redis core carries: the gateway's Lua scripts and call mix
-## against a local Redis pinned to one core (about 2 minutes): docs/capacity.md.
+## against a local Redis pinned to one core, then per Cluster shard (about 4 minutes):
+## docs/capacity.md.
 .PHONY: bench-redis
 bench-redis: install
 	$(PY) -m bench.redis_capacity

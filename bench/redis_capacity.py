@@ -23,6 +23,9 @@ object and keys, append_finals' arguments) encoded in RESP here and written D pe
 on bare sockets, so Redis, not the client, is the limit: `raw:1` is the gateway's
 pattern (one command per read, on 4 x 16 connections), `raw:100` pipelines. In every
 mode the renewals (pipelines of 500), starts and stops are SessionStore's own calls.
+Mode `cluster:N`: the `gateway` mix on a Redis Cluster of N primaries (all on the Redis
+core), through SessionStore in cluster mode (REDIS__MODE=cluster, no WAIT: no
+replicas); its figure is sessions per shard, each shard's primary on a core of its own.
 
 Per mode, over the window: Redis commands per second (`INFO commandstats`: those inside
 scripts too) and the commands clients sent (EVALSHA and the like; "round trips" as
@@ -53,6 +56,7 @@ from bench import procstat, stats, targets
 from bench.level import SCRIPT_COMMANDS
 from bench.pipes import read_json_line as _read_json_line
 from bench.procstat import Group
+from bench.redis_cluster import BenchCluster, running_cluster, summed_commandstats
 from bench.redis_pods import POD_SESSIONS, worker_main
 from tests.support.processes import Proc
 
@@ -73,8 +77,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--modes",
-        default="gateway,raw:1,raw:100",
-        help="gateway (SessionStore's calls), raw:D (the same EVALSHA bytes, D per write)",
+        default="gateway,raw:1,raw:100,cluster:1,cluster:3,cluster:6",
+        help="gateway (SessionStore's calls), raw:D (the same EVALSHA bytes, D per write), "
+        "cluster:N (the gateway's calls on a Cluster of N shards)",
     )
     p.add_argument("--seconds", type=float, default=20.0, help="the measured window per mode")
     p.add_argument("--warmup", type=float, default=5.0, help="before the window")
@@ -102,6 +107,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--mode", default="gateway", help=argparse.SUPPRESS)
     p.add_argument("--pipeline", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--cluster-nodes", default="", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -109,13 +115,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def measure_mode(args: argparse.Namespace, mode: str, log_dir: Path) -> dict[str, Any]:
-    redis_proc: Proc = targets.start_redis(log_dir / mode, args.redis_core)
+    kind, _, depth = mode.partition(":")
+    if kind != "cluster":
+        return _measure(args, mode, log_dir, targets.start_redis(log_dir / mode, args.redis_core))
+    with running_cluster(log_dir / mode, args.redis_core, int(depth)) as cluster:
+        return _measure(args, mode, log_dir, cluster)
+
+
+def _measure(
+    args: argparse.Namespace, mode: str, log_dir: Path, server: Proc | BenchCluster
+) -> dict[str, Any]:
+    cluster = server if isinstance(server, BenchCluster) else None
+    redis_proc = server.procs[0] if isinstance(server, BenchCluster) else server
     workers: list[subprocess.Popen[bytes]] = []
     try:
         client = redis.Redis(port=redis_proc.port, decode_responses=True)
         for i in range(args.workers):
             argv = [sys.executable, "-m", "bench.redis_capacity", "--worker", str(i)]
             kind, _, depth = mode.partition(":")
+            if cluster is not None:
+                kind, depth = "gateway", "1"
+                argv += ["--cluster-nodes", ",".join(f"127.0.0.1:{p}" for p in cluster.ports)]
             argv += ["--port", str(redis_proc.port), "--mode", kind]
             argv += ["--pods", str(args.pods), "--pipeline", depth or "1"]
             argv += ["--final-bytes", str(args.final_bytes)]
@@ -134,16 +154,22 @@ def measure_mode(args: argparse.Namespace, mode: str, log_dir: Path) -> dict[str
         for w in workers:
             _read_json_line(w, 60)
         time.sleep(args.warmup)
-        group = Group("redis", (redis_proc.pid,))
+        group = Group("redis", cluster.pids if cluster else (redis_proc.pid,))
         clients = Group("clients", tuple(w.pid for w in workers))
-        calls0 = client.info("commandstats")
+
+        def commandstats() -> Any:
+            if cluster is None:
+                return client.info("commandstats")
+            return summed_commandstats(cluster.info("commandstats"))
+
+        calls0 = commandstats()
         t0, r0, c0, cores0 = time.monotonic(), group.ticks(), clients.ticks(), procstat.core_times()
         time.sleep(args.seconds)
-        calls1 = client.info("commandstats")
+        calls1 = commandstats()
         t1, r1, c1, cores1 = time.monotonic(), group.ticks(), clients.ticks(), procstat.core_times()
         memory = client.info("memory")
         keyspace = client.info("keyspace")
-        sample = _memory_sample(client)
+        sample = _memory_sample(client) if cluster is None else {}
         for w in workers:
             assert w.stdin is not None
             w.stdin.write(b"stop\n")
@@ -159,7 +185,8 @@ def measure_mode(args: argparse.Namespace, mode: str, log_dir: Path) -> dict[str
             except subprocess.TimeoutExpired:
                 w.kill()
                 w.wait(5)
-        redis_proc.stop()
+        if cluster is None:
+            redis_proc.stop()
 
     seconds = t1 - t0
     calls = stats.redis_calls_delta(calls0, calls1)
@@ -172,6 +199,7 @@ def measure_mode(args: argparse.Namespace, mode: str, log_dir: Path) -> dict[str
     evalsha = calls.get("evalsha", 0) + calls.get("eval", 0)
     return {
         "mode": mode,
+        "shards": len(cluster.procs) if cluster else 1,
         "seconds": round(seconds, 2),
         "redis_ops_per_s": round(ops / seconds, 1),
         "redis_round_trips_per_s": round(trips / seconds, 1),

@@ -198,6 +198,16 @@ async def worker_main(args: argparse.Namespace) -> None:
         decode_responses=True,
     )
     store = SessionStore(aioredis.Redis(connection_pool=pool), settings)
+    if args.cluster_nodes:
+        await store.close()
+        settings = RedisSettings(
+            mode="cluster",
+            cluster_nodes=args.cluster_nodes.split(","),
+            wait_replicas=0,
+            socket_timeout_s=10.0,
+            max_connections=args.pods + 2,
+        )
+        store = SessionStore.from_settings(settings)
     pods = [Pod(store, args, f"w{args.worker}p{i}") for i in range(args.pods)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

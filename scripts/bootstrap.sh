@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(redis-server nginx-light pocketsphinx-testdata sox chromium prometheus)
+DEB_PACKAGES=(redis-server nginx-light pocketsphinx-testdata sox chromium prometheus redis-sentinel)
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 STAMP=$VENV/.installed

@@ -44,10 +44,13 @@ def preflight(settings: FleetSettings) -> None:
         "NGINX", *settings.gateway_names, "speech server", "Redis", "speech server metrics",
         "Prometheus",
     ]  # fmt: skip
+    names += [name for name, _ in settings.redis_ports_named()[1:]]
     for name, port in zip(names, settings.all_ports(), strict=True):
         if port_taken(port):
             problems.append(f"port {port} ({name}) is already in use on {HOST}")
-    for executable in ("redis-server", "prometheus"):
+    redis_programs = ("redis-server", "redis-sentinel", "redis-cli")
+    executables = redis_programs if settings.redis_mode != "single" else ("redis-server",)
+    for executable in (*executables, "prometheus"):
         if shutil.which(executable) is None:
             problems.append(f"{executable} not found: run `make install`")
     for executable in ("supervisord", "supervisorctl", "gunicorn"):
@@ -98,7 +101,7 @@ def banner(settings: FleetSettings) -> str:
         f"{gateways}\n"
         f"  {'speech server':<14} {HOST}:{settings.asr_port}  "
         f"(gRPC, Riva ASR API, engine {settings.asr_engine})\n"
-        f"  {'Redis':<14} {settings.redis_url}  (no persistence)\n"
+        f"  {'Redis':<14} {_redis_shown(settings)}\n"
         f"  {'Prometheus':<14} http://{HOST}:{settings.prometheus_port}  (scrapes the gateways "
         f"and the speech server, :{settings.asr_metrics_port}; alert rules from "
         "helm/speech-fleet/files/rules)\n"
@@ -106,6 +109,16 @@ def banner(settings: FleetSettings) -> str:
         f"logs:   {logs}\n"
         "stop:   Ctrl-C (stops every program)\n"
     )
+
+
+def _redis_shown(settings: FleetSettings) -> str:
+    ports = ",".join(str(p) for p in settings.redis_ports)
+    if settings.redis_mode == "sentinel":
+        sentinels = ",".join(str(p) for p in settings.sentinel_ports)
+        return f"{HOST}:{ports} (primary, replica), sentinels {sentinels} (REDIS_MODE=sentinel)"
+    if settings.redis_mode == "cluster":
+        return f"{HOST}:{ports} (cluster: 3 primaries, 3 replicas; REDIS_MODE=cluster)"
+    return f"{settings.redis_url}  (AOF once a second)"
 
 
 def prepare(settings: FleetSettings) -> Path:

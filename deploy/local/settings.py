@@ -10,6 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
+REDIS_MODES = ("single", "sentinel", "cluster")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class FleetSettings:
     repo: Path = REPO
     # The virtualenv's bin directory: python, gunicorn, supervisord.
     bin_dir: Path = Path(sys.executable).parent
+    # "single", "sentinel" or "cluster" (deploy/local/redis_programs.py).
+    redis_mode: str = "single"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FleetSettings:
@@ -51,7 +54,14 @@ class FleetSettings:
             asr_engine=env.get("ASR_ENGINE") or defaults.asr_engine,
             logs=env.get("FLEET_LOGS") or defaults.logs,
             run_dir=Path(run_dir).resolve() if run_dir else defaults.run_dir,
+            redis_mode=env.get("REDIS_MODE") or defaults.redis_mode,
         )
+        if settings.redis_mode not in REDIS_MODES:
+            raise ValueError(
+                f"REDIS_MODE must be one of {REDIS_MODES}, not {settings.redis_mode!r}"
+            )
+        if settings.redis_mode == "cluster" and settings.redis_ports[-1] > 55535:
+            raise ValueError("REDIS_MODE=cluster: FLEET_REDIS_PORT + 5 must be at most 55535")
         if settings.logs not in ("terminal", "files"):
             raise ValueError(f"FLEET_LOGS must be 'terminal' or 'files', not {settings.logs!r}")
         if len(set(settings.all_ports())) != len(settings.all_ports()):
@@ -66,7 +76,31 @@ class FleetSettings:
     def redis_url(self) -> str:
         return f"redis://{HOST}:{self.redis_port}/0"
 
+    @property
+    def redis_ports(self) -> tuple[int, ...]:
+        """The Redis servers' ports: one, a primary and its replica, or six cluster nodes."""
+        count = {"sentinel": 2, "cluster": 6}.get(self.redis_mode, 1)
+        return tuple(range(self.redis_port, self.redis_port + count))
+
+    @property
+    def sentinel_ports(self) -> tuple[int, ...]:
+        """Three sentinels at 20000 above the Redis port (26380-26382), in sentinel mode."""
+        if self.redis_mode != "sentinel":
+            return ()
+        return tuple(range(self.redis_port + 20000, self.redis_port + 20003))
+
+    def redis_ports_named(self) -> list[tuple[str, int]]:
+        names = [(f"Redis {p}", p) for p in self.redis_ports]
+        names += [(f"sentinel {p}", p) for p in self.sentinel_ports]
+        names += [(f"cluster bus {p + 10000}", p + 10000) for p in self.cluster_bus_ports]
+        return names
+
+    @property
+    def cluster_bus_ports(self) -> tuple[int, ...]:
+        return self.redis_ports if self.redis_mode == "cluster" else ()
+
     def all_ports(self) -> list[int]:
+        extra = [port for _, port in self.redis_ports_named()[1:]]
         return [
             self.nginx_port,
             *self.gateway_ports,
@@ -74,6 +108,7 @@ class FleetSettings:
             self.redis_port,
             self.asr_metrics_port,
             self.prometheus_port,
+            *extra,
         ]
 
 

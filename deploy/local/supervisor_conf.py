@@ -27,39 +27,21 @@ class Program:
     # Seconds between the stop signal and SIGKILL to the program's whole process group.
     stopwaitsecs: int = 10
     stopsignal: str = "TERM"
+    # False for a one-shot program (it runs once and exits with success).
+    autorestart: bool = True
 
 
 def fleet_programs(
     settings: FleetSettings, nginx_argv: list[str], prometheus_argv: list[str] | None = None
 ) -> list[Program]:
     """Redis, the CPU speech server, the gateways, Prometheus and NGINX, in start order."""
+    # Here, not at the top: redis_programs builds on this module's Program.
+    from deploy.local.redis_programs import gateway_redis_env, redis_programs
+
     python = str(settings.bin_dir / "python")
     unbuffered = {"PYTHONUNBUFFERED": "1"}
     programs = [
-        Program(
-            name="redis",
-            argv=[
-                "redis-server",
-                "--bind",
-                HOST,
-                "--port",
-                str(settings.redis_port),
-                "--save",
-                "",
-                # Finals survive a Redis crash: the AOF is written once a second (what
-                # "persisted" means: README, "Nothing lost").
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--dir",
-                str(settings.run_dir / "redis"),
-                "--protected-mode",
-                "yes",
-            ],
-            priority=10,
-            startsecs=1,
-        ),
+        *redis_programs(settings),
         Program(
             name="asr-cpu",
             argv=[
@@ -94,7 +76,7 @@ def fleet_programs(
                 priority=30,
                 env={
                     **unbuffered,
-                    "REDIS__URL": settings.redis_url,
+                    **gateway_redis_env(settings),
                     "RIVA__TARGETS": f"{HOST}:{settings.asr_port}",
                     "SERVER__POD_NAME": name,
                     # gunicorn puts its control socket (gunicornc) in $XDG_RUNTIME_DIR, else
@@ -197,7 +179,7 @@ def _program_section(settings: FleetSettings, program: Program) -> str:
         directory=settings.repo,
         priority=program.priority,
         autostart="true",
-        autorestart="true",
+        autorestart="true" if program.autorestart else "false",
         startsecs=program.startsecs,
         startretries=10,
         stopsignal=program.stopsignal,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +26,31 @@ class RedisSettings(BaseModel):
     # Connections per gateway process; callers beyond it wait up to socket_timeout_s.
     max_connections: int = Field(default=32, ge=2)
     key_prefix: str = "speech"
+    # "single": one Redis at `url`. "sentinel": the primary of `sentinel_service`, found
+    # through `sentinels` (and found again after a failover). "cluster": a Redis Cluster
+    # reached through any of `cluster_nodes`. See store/connection.py.
+    mode: Literal["single", "sentinel", "cluster"] = "single"
+    sentinels: CsvList = []  # host:port of each sentinel
+    sentinel_service: str = "mymaster"
+    cluster_nodes: CsvList = []  # host:port seed nodes
+    # For the data nodes (sentinel and cluster modes; in single mode, put it in `url`).
+    password: SecretStr | None = None
+    # For the sentinels themselves, when they require one.
+    sentinel_password: SecretStr | None = None
+    tls: bool = False
+    tls_ca_file: str | None = None
+    # Finals count as committed (`audio_committed`) only once this many replicas hold
+    # them (`WAIT`). None: 1 in sentinel and cluster modes, 0 (no WAIT) in single mode.
+    wait_replicas: int | None = Field(default=None, ge=0)
+    # How long an append waits for the replicas; then its finals stay pending (sent, not
+    # committed) and are written again with the next ones.
+    wait_timeout_ms: int = Field(default=500, ge=1)
+
+    @property
+    def replicas_to_wait(self) -> int:
+        if self.wait_replicas is not None:
+            return self.wait_replicas
+        return 0 if self.mode == "single" else 1
 
 
 class RivaDiscoverySettings(BaseModel):

@@ -233,3 +233,43 @@ def test_promtool_accepts_the_prometheus_configuration_and_its_rules(tmp_path: P
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("mode", ["sentinel", "cluster"])
+def test_redis_modes_run_real_servers_and_tell_the_gateways(tmp_path: Path, mode: str) -> None:
+    """REDIS_MODE=sentinel: a primary, its replica and three sentinels; REDIS_MODE=cluster:
+    six cluster nodes and the one-shot that creates the cluster. The gateways get the
+    matching REDIS__* settings; every port is checked before the start."""
+    from deploy.local.redis_programs import gateway_redis_env, redis_programs
+
+    settings = FleetSettings.from_env(
+        {"FLEET_RUN_DIR": str(tmp_path / "fleet"), "FLEET_REDIS_PORT": "16380", "REDIS_MODE": mode}
+    )
+    programs = {p.name: p for p in redis_programs(settings)}
+    env = gateway_redis_env(settings)
+    if mode == "sentinel":
+        assert sorted(programs) == [
+            "redis",
+            "redis-replica",
+            "sentinel-1",
+            "sentinel-2",
+            "sentinel-3",
+        ]
+        assert programs["redis-replica"].argv[-3:] == ["--replicaof", "127.0.0.1", "16380"]
+        conf = Path(programs["sentinel-1"].argv[1]).read_text()
+        assert "sentinel monitor mymaster 127.0.0.1 16380 2" in conf
+        assert env["REDIS__SENTINELS"] == "127.0.0.1:36380,127.0.0.1:36381,127.0.0.1:36382"
+        assert {16380, 16381, 36380, 36381, 36382} <= set(settings.all_ports())
+    else:
+        nodes = [p for p in programs.values() if "--cluster-enabled" in p.argv]
+        assert [p.argv[p.argv.index("--port") + 1] for p in nodes] == [
+            str(port) for port in range(16380, 16386)
+        ]
+        create = programs["redis-cluster-create"]
+        assert not create.autorestart
+        assert create.argv[-6:] == [f"127.0.0.1:{port}" for port in range(16380, 16386)]
+        assert env["REDIS__CLUSTER_NODES"].split(",")[0] == "127.0.0.1:16380"
+        assert {26380, 26385} <= set(settings.all_ports())  # the cluster bus ports
+    assert env["REDIS__MODE"] == mode
+    with pytest.raises(ValueError, match="REDIS_MODE"):
+        FleetSettings.from_env({"REDIS_MODE": "ring"})

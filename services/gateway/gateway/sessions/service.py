@@ -316,18 +316,19 @@ class SessionService:
             session.abort(session_taken_over())
 
     async def watch_takeovers(self) -> None:
-        """Listen for takeovers published by any pod; reconnect when Redis comes back."""
+        """Listen for takeovers published by any pod; subscribe again when the
+        subscription breaks (Redis restarted, a failover, a slot moved), then renew the
+        leases at once: a takeover published in the gap is seen there (newer epoch)."""
         while True:
             try:
-                pubsub = self.store.pubsub()
+                subscription = self.store.takeovers()
                 try:
-                    await pubsub.subscribe(self.store.takeover_channel)
-                    async for message in pubsub.listen():
-                        epoch, _, session_id = str(message["data"]).partition(" ")
-                        self.on_takeover(session_id, int(epoch))
+                    await subscription.subscribe()
+                    await self.renew_leases()
+                    async for session_id, epoch in subscription.notices():
+                        self.on_takeover(session_id, epoch)
                 finally:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await subscription.close()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -12,13 +12,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 from redis.exceptions import (
     ClusterDownError,
+    ClusterError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     ResponseError,
+    SlotNotCoveredError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,6 +33,8 @@ from gateway.errors import Fenced, LogGap, RecordLost, StoreUnavailable
 from gateway.observability.redis_ops import RedisOp
 from gateway.sessions.lifecycle import SessionState
 from gateway.store import scripts
+from gateway.store.connection import RedisClient, connect
+from gateway.store.takeovers import TakeoverSubscription, slot_channel, slot_tags
 
 T = TypeVar("T")
 
@@ -113,32 +119,49 @@ class SessionRecord:
 
 
 class SessionStore:
-    """Reads and writes sessions in Redis; every call is bounded by the client timeouts."""
+    """Reads and writes sessions in Redis (one server, Sentinel's primary, or a Cluster:
+    `store/connection.py`); every call is bounded by the client timeouts."""
 
-    def __init__(self, client: aioredis.Redis, settings: RedisSettings) -> None:
+    def __init__(self, client: RedisClient, settings: RedisSettings) -> None:
         self._redis = client
         self._prefix = settings.key_prefix
+        self._cluster = isinstance(client, RedisCluster)
+        # Finals are committed once this many replicas hold them (0: no WAIT).
+        self._wait_replicas = settings.replicas_to_wait
+        self._wait_timeout_ms = settings.wait_timeout_ms
         self._create = client.register_script(scripts.CREATE)
         self._append = client.register_script(scripts.APPEND_FINALS)
         self._set_state = client.register_script(scripts.SET_STATE)
         self._renew = client.register_script(scripts.RENEW)
         self._rebuild = client.register_script(scripts.REBUILD)
         self._resume = client.register_script(scripts.RESUME)
+        self._scripts = (
+            self._create,
+            self._append,
+            self._set_state,
+            self._renew,
+            self._rebuild,
+            self._resume,
+        )
+        # Cluster: sharded pub/sub on the channel of the session's slot (takeovers.py).
+        self._publish = "SPUBLISH" if self._cluster else "PUBLISH"
+        if self._cluster:
+            slot_tags()  # computed now (~0.2 s), not in the first session's start
         self.takeover_channel = f"{self._prefix}:takeover"
 
     @classmethod
     def from_settings(cls, settings: RedisSettings) -> SessionStore:
-        # Calls beyond the pool's size wait for a connection (bounded by the socket
-        # timeout) rather than fail: finals of many sessions can land at once.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.url,
-            max_connections=settings.max_connections,
-            timeout=settings.socket_timeout_s,
-            socket_timeout=settings.socket_timeout_s,
-            socket_connect_timeout=settings.connect_timeout_s,
-            decode_responses=True,
-        )
-        return cls(aioredis.Redis(connection_pool=pool), settings)
+        return cls(connect(settings), settings)
+
+    def takeover_channel_for(self, session_id: str) -> str:
+        """Where a takeover of `session_id` is published (see `store/takeovers.py`)."""
+        if self._cluster:
+            return slot_channel(self._prefix, key_slot(self.keys(session_id)[0].encode()))
+        return self.takeover_channel
+
+    def takeovers(self) -> TakeoverSubscription:
+        """A new subscription to every takeover notice this pod may need."""
+        return TakeoverSubscription(self._redis, self._prefix)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -181,8 +204,9 @@ class SessionStore:
                 hash_token(token),
                 owner,
                 int(retry_window_s * 1000),
-                self.takeover_channel,
+                self.takeover_channel_for(session_id),
                 session_id,
+                self._publish,
             ],
         )
         return int(epoch)
@@ -199,16 +223,67 @@ class SessionStore:
         ttl_s: int,
     ) -> int:
         """Append `(seq, payload)` finals in order; returns the highest stored seq.
-        Raises Fenced, RecordLost or LogGap (see `store/scripts.py`)."""
+        Raises Fenced, RecordLost or LogGap (see `store/scripts.py`), and StoreUnavailable
+        when replicas are expected and not enough of them acknowledged the append in
+        time: the finals are then not committed (a promoted replica might lack them),
+        and appending them again later is harmless (stored seqs are skipped)."""
         args: list[Any] = [epoch, ttl_s, committed_ms, audio_ms, channel_ends]
         for seq, payload in finals:
             args.append(seq)
             args.append(payload)
-        stored = int(
-            await self._call("append_finals", self._append, keys=self.keys(session_id), args=args)
-        )
+        keys = self.keys(session_id)
+        if not self._wait_replicas:
+            stored = int(await self._call("append_finals", self._append, keys=keys, args=args))
+            _check_fence(session_id, stored)
+            return stored
+        stored, acked = await self._call("append_finals", self._append_and_wait, keys, args)
         _check_fence(session_id, stored)
+        if acked < self._wait_replicas:
+            raise StoreUnavailable(
+                f"finals up to seq {stored} held by {acked} of {self._wait_replicas} "
+                f"replicas after {self._wait_timeout_ms} ms: not committed yet"
+            )
         return stored
+
+    async def _append_and_wait(self, keys: list[str], args: list[Any]) -> tuple[int, int]:
+        """The append, then `WAIT` on the same connection (WAIT counts the replicas
+        that hold this connection's writes), in one round trip."""
+        wait = ("WAIT", self._wait_replicas, self._wait_timeout_ms)
+        client = self._redis
+        # In a Cluster the WAIT goes to the node that holds the session's slot, on the
+        # connection the pipeline uses for the append.
+        node = client.get_node_from_key(keys[0]) if isinstance(client, RedisCluster) else None
+        target = {} if node is None else {"target_nodes": node}
+
+        async def queue(pipe: Any) -> None:
+            _queue_script(pipe, self._append, keys, args)
+            pipe.execute_command(*wait, **target)
+
+        replies = await self._pipelined(queue)
+        if isinstance(client, RedisCluster) and client.get_node_from_key(keys[0]) is not node:
+            # Redirected (the slot moved while we wrote): the WAIT went to the old node.
+            return int(replies[0]), 0
+        return int(replies[0]), int(replies[1])
+
+    async def _pipelined(self, queue: Callable[[Any], Awaitable[None]]) -> list[Any]:
+        """Run the calls `queue(pipe)` adds, in order, in one pipeline. A server without the
+        scripts (a promoted replica, a restarted node: scripts are not replicated) gets
+        them, and the pipeline runs once more."""
+        for attempt in (1, 2):
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    await queue(pipe)
+                    return list(await pipe.execute())
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self._load_scripts()
+        raise AssertionError("unreachable")
+
+    async def _load_scripts(self) -> None:
+        # A Cluster client sends SCRIPT LOAD to every primary.
+        for script in self._scripts:
+            await self._redis.script_load(script.script)
 
     async def rebuild(
         self,
@@ -265,15 +340,14 @@ class SessionStore:
         if not leases:
             return []
 
+        async def queue(pipe: Any) -> None:
+            for session_id, epoch, audio_ms, seq in leases:
+                _queue_script(
+                    pipe, self._renew, self.keys(session_id), [epoch, ttl_s, audio_ms, seq]
+                )
+
         async def run() -> list[int]:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for session_id, epoch, audio_ms, seq in leases:
-                    await self._renew(
-                        keys=self.keys(session_id),
-                        args=[epoch, ttl_s, audio_ms, seq],
-                        client=pipe,
-                    )
-                return [int(r) for r in await pipe.execute()]
+            return [int(r) for r in await self._pipelined(queue)]
 
         return await self._call("renew", run)
 
@@ -298,8 +372,9 @@ class SessionStore:
                 int(resume_window_s * 1000),
                 ttl_s,
                 last_seq,
-                self.takeover_channel,
+                self.takeover_channel_for(session_id),
                 session_id,
+                self._publish,
             ],
         )
         if reply[0] != "ok":
@@ -321,9 +396,6 @@ class SessionStore:
 
     async def _hget(self, key: str, field: str) -> str | None:
         return await self._redis.hget(key, field)  # type: ignore[return-value]
-
-    def pubsub(self) -> aioredis.client.PubSub:
-        return self._redis.pubsub(ignore_subscribe_messages=True)
 
     async def get(self, session_id: str) -> SessionRecord | None:
         raw: dict[str, str] = await self._call("get", self._hgetall, self.keys(session_id)[0])
@@ -362,10 +434,21 @@ class SessionStore:
                 return await fn(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
+        except (SlotNotCoveredError, ClusterError) as exc:
+            # A Cluster between a node's failure and its replica's promotion (no node
+            # serves the slot yet), or redirected past redis-py's bound.
+            raise StoreUnavailable(str(exc)) from exc
         except ResponseError as exc:
             if is_store_fault(exc):
                 raise StoreUnavailable(str(exc)) from exc
             raise
+
+
+def _queue_script(pipe: Any, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+    # EVALSHA by name: a Cluster pipeline refuses its `evalsha` method but routes the raw
+    # command by its keys. A server without the script answers NOSCRIPT, and
+    # `SessionStore._pipelined` loads the scripts and runs the pipeline again.
+    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
 
 def is_store_fault(exc: ResponseError) -> bool:
@@ -373,8 +456,16 @@ def is_store_fault(exc: ResponseError) -> bool:
     Inside a script Redis 7 keeps the original error's code at the start of the message."""
     if isinstance(exc, _FAULT_CLASSES):  # redis-py drops the code from these messages
         return True
-    message = str(exc).lstrip("-").upper()
+    message = str(exc).upper()
+    # A pipeline puts the failed command before the server's message.
+    _, pipelined, rest = message.partition("OF PIPELINE CAUSED ERROR: ")
+    if pipelined:
+        message = rest.lstrip("('\"")
+    message = message.lstrip("-")
     if message.startswith(_STORE_FAULTS):
+        return True
+    # A write that reached a replica (a slot map from before a failover): as READONLY.
+    if message.startswith(("WAIT CANNOT BE USED WITH REPLICA", "ERR WAIT CANNOT BE USED")):
         return True
     # Older servers wrap an error raised inside a script: look for its code within.
     return message.startswith("ERR ERROR RUNNING SCRIPT") and any(

@@ -47,7 +47,8 @@ local function log_tail()
 end
 """
 
-# ARGV: ttl, config, token_hash, owner, retry_window_ms, takeover channel, session id.
+# ARGV: ttl, config, token_hash, owner, retry_window_ms, takeover channel, session id,
+# publish command (PUBLISH, or SPUBLISH in a Cluster: store/takeovers.py).
 # Returns the new epoch, or 0 if the id is taken. A start for an id whose session has the
 # same config and no final yet, within the retry window, is the retry of a start whose
 # reply was lost: it gets a new epoch (and token), and its earlier driver is told.
@@ -64,7 +65,7 @@ if m[1] then
       'committed_ms', 0, 'audio_ms', 0, 'channel_ends', '', 'updated_ms', now)
     redis.call('DEL', KEYS[2])
     redis.call('EXPIRE', KEYS[1], ARGV[1])
-    redis.call('PUBLISH', ARGV[6], epoch .. ' ' .. ARGV[7])
+    redis.call(ARGV[8], ARGV[6], epoch .. ' ' .. ARGV[7])
     return epoch
   end
   return 0
@@ -163,7 +164,7 @@ return last
 # then bump the epoch (every write of the previous driver is refused from now on) and
 # publish the takeover in the same step, so that no failure after the bump can leave the
 # previous driver unaware. ARGV: token_hash, owner, resume_window_ms, ttl, last_seq,
-# takeover channel, session id.
+# takeover channel, session id, publish command (PUBLISH, or SPUBLISH in a Cluster).
 RESUME = (
     _NOW
     + f"""
@@ -186,7 +187,7 @@ if m[2] ~= '{_STOPPED}' then
   redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'state', '{_ACTIVE}', 'updated_ms', now)
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
-  redis.call('PUBLISH', ARGV[6], epoch .. ' ' .. ARGV[7])
+  redis.call(ARGV[8], ARGV[6], epoch .. ' ' .. ARGV[7])
 end
 return {{'ok', tostring(epoch), m[2], m[4], m[5], m[6], m[7], m[9] or ''}}
 """
