@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from speech_client import Audio, AudioFormat, Transcript, transcribe
-from tests.support.fixtures_asr import asr_argv, asr_health_serving
+from tests.support.fixtures_asr import start_asr
 from tests.support.fixtures_gateway import GatewayFactory, http_get
-from tests.support.processes import Proc, free_port, poll_until, start
+from tests.support.processes import Proc, poll_until
 from tests.support.riva_direct import direct_finals
 from tests.support.ws import collect, frames, next_event, open_ws, session_url, stream_session
 from tests.support.ws import start as start_session
@@ -82,16 +82,12 @@ async def test_oversized_text_and_config_lists_are_refused(
 async def test_a_client_that_stops_reading_is_a_slow_consumer(
     log_dir: Path, redis_url: str, gateway_factory: GatewayFactory
 ) -> None:
-    port = free_port()
     # Chatty results (an interim per 10 ms of audio, each with every word of a minute-long
     # utterance) fill the socket buffers quickly.
-    server = start(
-        "asr-chatty",
-        asr_argv(port, "synthetic", "--interim-every", "0.01", "--final-every", "60"),
-        log_dir,
-        port=port,
-        ready=lambda: asr_health_serving(port),
+    server = start_asr(
+        "asr-chatty", "synthetic", log_dir, "--interim-every", "0.01", "--final-every", "60"
     )
+    port = server.port
     try:
         target = f"127.0.0.1:{port}"
         gateway = gateway_factory(

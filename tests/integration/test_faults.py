@@ -26,7 +26,7 @@ from gateway.config import RivaSettings
 from gateway.protocol import TranscriptionConfig
 from speech_client import Audio, AudioFormat, Transcript, TranscriptionError, transcribe
 from tests.support.audio import librivox_clips, silence
-from tests.support.fixtures_asr import asr_argv, asr_health_serving
+from tests.support.fixtures_asr import asr_health_serving, start_asr
 from tests.support.fixtures_gateway import GatewayFactory, http_get
 from tests.support.processes import Proc, free_port, poll_until, redis_argv, start
 from tests.support.riva_direct import direct_finals
@@ -417,14 +417,8 @@ async def test_grpc_keepalive_that_a_default_policy_server_accepts(log_dir: Path
     many ping intervals survives. Scaled down: a server that allows one ping per 2 s, and
     a client at the same interval, idle for 9 s; a client pinging every 0.5 s is thrown
     off by the same server (the check can fail)."""
-    port = free_port()
-    server = start(
-        "asr-pings",
-        asr_argv(port, "synthetic", "--min-ping-interval-ms", "2000"),
-        log_dir,
-        port=port,
-        ready=lambda: asr_health_serving(port),
-    )
+    server = start_asr("asr-pings", "synthetic", log_dir, "--min-ping-interval-ms", "2000")
+    port = server.port
     try:
         target = f"127.0.0.1:{port}"
         assert RivaSettings().keepalive_time_s >= 300  # gRPC servers' default minimum
@@ -444,14 +438,8 @@ async def test_backend_stream_released_while_keepalives_keep_the_session(
 ) -> None:
     """Riva ends a stream that gets no audio (here after 1.5 s): a session kept alive by
     keepalive messages goes on in a new stream, and its transcript is unchanged."""
-    port = free_port()
-    server = start(
-        "asr-release",
-        asr_argv(port, "synthetic", "--idle-release", "1.5"),
-        log_dir,
-        port=port,
-        ready=lambda: asr_health_serving(port),
-    )
+    server = start_asr("asr-release", "synthetic", log_dir, "--idle-release", "1.5")
+    port = server.port
     try:
         target = f"127.0.0.1:{port}"
         gateway = gateway_factory(redis_url=redis_url, riva_targets=target)

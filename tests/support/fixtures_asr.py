@@ -14,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.processes import Proc, free_port, running
+from tests.support.processes import Proc, free_port, running, start
 
 READY_TIMEOUT_S = 60.0  # PocketSphinx loads its model before reporting SERVING
 
@@ -32,6 +32,19 @@ def asr_argv(port: int, engine: str, *extra: str) -> list[str]:
         sys.executable, "-m", "asr_cpu",
         "--host", "127.0.0.1", "--port", str(port), "--engine", engine, *extra,
     ]  # fmt: skip
+
+
+def start_asr(name: str, engine: str, log_dir: Path, *extra: str) -> Proc:
+    """A speech server of a test's own (with `extra` flags); the test stops it."""
+    port = free_port()
+    return start(
+        name,
+        asr_argv(port, engine, *extra),
+        log_dir,
+        port=port,
+        ready=lambda: asr_health_serving(port),
+        ready_timeout=READY_TIMEOUT_S,
+    )
 
 
 def _run_asr(name: str, engine: str, log_dir: Path, *extra: str) -> Iterator[Proc]:

@@ -292,22 +292,12 @@ class LiveSession:
         if processed_ms > feed.stream_audio_ms:
             feed.stream_audio_ms = processed_ms
         commits = self.commits
-        if not result.is_final:
+        is_final = result.is_final
+        if not is_final:
             commits.interim(channel)
-            event = transcript_event(
-                result,
-                seq=self.seq + 1,
-                base_ms=feed.base_ms,
-                utterance_start_ms=commits.utterance_start(channel),
-                with_words=self.config.enable_word_time_offsets,
-            )
-            payload = _dumps(event)
-            await self._send(payload)
-            FOLDER.interim_sent(self, received_at, len(payload))
+        elif not result.alternatives[0].transcript.strip():
             return
-        if not result.alternatives[0].transcript.strip():
-            return
-        if commits.already_final(channel, feed.base_ms + processed_ms):
+        elif commits.already_final(channel, feed.base_ms + processed_ms):
             return  # re-recognised after a restart behind this channel's last final
         event = transcript_event(
             result,
@@ -317,6 +307,10 @@ class LiveSession:
             with_words=self.config.enable_word_time_offsets,
         )
         payload = _dumps(event)
+        if not is_final:
+            await self._send(payload)
+            FOLDER.interim_sent(self, received_at, len(payload))
+            return
         self.seq += 1
         commits.final(channel, event["end_ms"])
         feed.final_sent(commits.committed_ms)
