@@ -14,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.processes import Proc, free_port, running, start
+from tests.support.processes import Proc, free_port, start
 
 READY_TIMEOUT_S = 60.0  # PocketSphinx loads its model before reporting SERVING
 
@@ -48,16 +48,11 @@ def start_asr(name: str, engine: str, log_dir: Path, *extra: str) -> Proc:
 
 
 def _run_asr(name: str, engine: str, log_dir: Path, *extra: str) -> Iterator[Proc]:
-    port = free_port()
-    with running(
-        name,
-        asr_argv(port, engine, *extra),
-        log_dir,
-        port=port,
-        ready=lambda: asr_health_serving(port),
-        ready_timeout=READY_TIMEOUT_S,
-    ) as proc:
+    proc = start_asr(name, engine, log_dir, *extra)
+    try:
         yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -15,27 +15,14 @@ from pathlib import Path
 
 import redis
 
-from tests.support.processes import Proc, free_port, poll_until, running
+from tests.support.processes import Proc, free_port, poll_until, redis_argv, running
 
 SERVICE = "mymaster"
 
 
 def _server_argv(port: int, data_dir: Path, *extra: str) -> list[str]:
-    data_dir.mkdir(parents=True, exist_ok=True)
     return [
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(data_dir),
-        "--protected-mode",
-        "yes",
+        *redis_argv(port, data_dir),
         # A replica that comes back syncs at once (Redis 7 waits 5 s for more replicas).
         "--repl-diskless-sync-delay",
         "0",
