@@ -14,6 +14,7 @@ import redis
 
 from gateway.config import QuotaSettings, RedisSettings, TenantQuota
 from gateway.errors import SessionError
+from gateway.observability import metrics
 from gateway.protocol import CloseCode, ErrorCode
 from gateway.quotas.gate import QuotaGate
 from gateway.store.connection import connect
@@ -63,7 +64,10 @@ async def test_the_cap_counts_per_tenant_and_a_resume_counts_once(make_gate: Mak
     gate = make_gate(max_sessions=2, tenants={"big": TenantQuota(max_sessions=3)})
     assert await gate.admit("acme", "acme/s1", new=True)
     assert await gate.admit("acme", "acme/s2", new=True)
+    rejected = metrics.SESSIONS_REJECTED.labels("quota")
+    before = rejected._value.get()
     error = await refused(gate, "acme", "acme/s3")
+    assert rejected._value.get() == before + 1
     assert error.code is ErrorCode.QUOTA_EXCEEDED
     assert error.retryable
     assert error.close_code is CloseCode.TRY_AGAIN_LATER
@@ -105,7 +109,10 @@ async def test_the_start_rate_bites_new_sessions_only(make_gate: MakeGate) -> No
     gate = make_gate(starts_per_s=0.5, start_burst=2, max_sessions=0)
     assert await gate.admit("r", "r/1", new=True)
     assert await gate.admit("r", "r/2", new=True)
+    rejected = metrics.SESSIONS_REJECTED.labels("rate")
+    before = rejected._value.get()
     error = await refused(gate, "r", "r/3")
+    assert rejected._value.get() == before + 1
     assert error.code is ErrorCode.RATE_LIMITED
     assert error.retryable
     assert error.close_code is CloseCode.TRY_AGAIN_LATER

@@ -15,14 +15,15 @@ from redis.exceptions import ClusterError, NoScriptError, ResponseError, SlotNot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.config import QuotaSettings
+from gateway.config import QuotaSettings, Settings
 from gateway.errors import StoreUnavailable
 from gateway.observability import events
 from gateway.observability.redis_ops import RedisOp
 from gateway.quotas import scripts
 from gateway.quotas.limits import TenantLimits, limits_for, tenant_of
 from gateway.quotas.refusals import refusal, rejection_reason
-from gateway.store.connection import RedisClient
+from gateway.sessions.failures import store_unavailable
+from gateway.store.connection import RedisClient, connect
 from gateway.store.redis_store import is_store_fault
 
 T = TypeVar("T")
@@ -58,6 +59,15 @@ class QuotaGate:
         self._count = client.register_script(scripts.COUNT) if client is not None else None
 
     @classmethod
+    def from_settings(cls, settings: Settings) -> QuotaGate:
+        """A gate with its own Redis client (nothing connects until the first call)."""
+        return cls(connect(settings.redis), settings.quotas, settings.redis.key_prefix)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    @classmethod
     def off(cls) -> QuotaGate:
         """A gate with no limits and no Redis (for a service built without quotas)."""
         unlimited = QuotaSettings(max_sessions=0, starts_per_s=0, audio_hours_per_day=0)
@@ -79,27 +89,31 @@ class QuotaGate:
 
     async def admit(self, tenant: str, key: str, *, new: bool) -> bool:
         """Count session `key` of `tenant` (a start if `new`, else a resume), or raise the
-        refusal (a SessionError, counted in `events.rejected`). Raises StoreUnavailable
-        when Redis cannot answer: the session could not be recorded either. Returns
-        whether this call added the session (False: it counted already, or is unlimited),
-        i.e. whether `dropped` must undo it if the session does not start after all."""
+        refusal (a `SessionError`, counted in `events.rejected`). When Redis cannot
+        answer, the session is refused as for any store fault (`store_unavailable`,
+        retryable): it could not be recorded either, so failing open would gain nothing.
+        Returns whether this call added the session (False: it counted already, or the
+        tenant is unlimited): what `ended` needs if the session does not start after all."""
         limits = self.limits(tenant)
         if limits.unlimited or self._admit is None:
             return False
-        reply = await self._call(
-            "quota_admit",
-            self._admit,
-            keys=self.keys(tenant),
-            args=[
-                key,
-                self._lease_ms,
-                limits.max_sessions,
-                limits.audio_ms_per_day,
-                limits.starts_per_s,
-                limits.start_burst,
-                1 if new else 0,
-            ],
-        )
+        try:
+            reply = await self._call(
+                "quota_admit",
+                self._admit,
+                keys=self.keys(tenant),
+                args=[
+                    key,
+                    self._lease_ms,
+                    limits.max_sessions,
+                    limits.audio_ms_per_day,
+                    limits.starts_per_s,
+                    limits.start_burst,
+                    1 if new else 0,
+                ],
+            )
+        except StoreUnavailable as exc:
+            raise store_unavailable(key, exc) from None
         verdict = str(reply[0])
         if verdict == "ok":
             return True

@@ -29,6 +29,8 @@ from gateway.protocol import (
     TranscriptionStopped,
     client_message_adapter,
 )
+from gateway.quotas.gate import QuotaGate
+from gateway.quotas.limits import tenant_of
 from gateway.sessions.admission import Admission
 from gateway.sessions.client_socket import ClientGone, ClientSocket
 from gateway.sessions.failures import (
@@ -62,6 +64,7 @@ class SessionService:
         store: SessionStore,
         backend: RivaBackend,
         registry: SessionRegistry,
+        quotas: QuotaGate | None = None,
     ) -> None:
         self._settings = settings
         self._limits = settings.limits
@@ -71,17 +74,23 @@ class SessionService:
         self.registry = registry
         self.admission = Admission(settings.limits)
         self.draining = False
+        # Fleet-wide quotas per tenant (gateway/quotas); none when not given.
+        self.quotas = quotas if quotas is not None else QuotaGate.off()
 
     async def handle(self, transport: ClientSocket, session_id: str) -> None:
         """Serve one accepted socket until the session ends, however it ends."""
         session: LiveSession | None = None
         outcome = "error"
+        quota_added = False
         traced = tracing.start_session(session_id, self.owner)
         try:
             opening = await self._await_opening(transport)
             self._admit(session_id)
             self.admission.opening += 1
             try:
+                # Quotas: count the session for its tenant, or raise the refusal.
+                new = isinstance(opening, StartTranscription)
+                quota_added = await self.quotas.admit(tenant_of(session_id), session_id, new=new)
                 if isinstance(opening, StartTranscription):
                     session = await self._start(transport, session_id, opening.config)
                 else:
@@ -102,6 +111,9 @@ class SessionService:
                 self.registry.remove(session)
                 if not session.finished:
                     await self._detach(session)
+            # Quotas: count its last audio; free its place unless it may be resumed.
+            resumable = session is not None and not session.finished
+            await self.quotas.ended(session_id, session, added=quota_added, keep=resumable)
             metrics.SESSIONS_ENDED.labels(outcome).inc()
             tracing.end_session(traced, session, outcome)
 
@@ -371,6 +383,9 @@ class SessionService:
                 self.registry.tick()
                 if ticks % renew_every == 0:
                     await self.renew_leases()
+                # Quotas: this pod's sessions' leases and audio, one pipeline for all.
+                if self.quotas.due(ticks):
+                    await self.quotas.renew(self.registry.sessions.values())
             except Exception:
                 log.exception("housekeeping failed")
 
