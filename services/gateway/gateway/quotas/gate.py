@@ -7,6 +7,7 @@ A tenant without limits (`TenantLimits.unlimited`) costs no Redis call at all.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
@@ -55,6 +56,9 @@ class QuotaGate:
         self._prefix = prefix
         self._lease_ms = int(settings.lease_s * 1000)
         self._limits: dict[str, TenantLimits] = {}
+        # Set while a renewal is in flight: a release waits for it, or the renewal (its
+        # sessions taken before the release) could count the released session again.
+        self._renewal: asyncio.Event | None = None
         self._admit = client.register_script(scripts.ADMIT) if client is not None else None
         self._count = client.register_script(scripts.COUNT) if client is not None else None
 
@@ -133,6 +137,9 @@ class QuotaGate:
         if not batches or self._count is None:
             return
         count = self._count
+        # No await between taking the sessions and this: a session that ends from now on
+        # is either out of `batches` or waits for this renewal to land before its release.
+        renewal = self._renewal = asyncio.Event()
 
         async def queue(pipe: Any) -> None:
             for tenant, batch in batches.items():
@@ -147,6 +154,10 @@ class QuotaGate:
             await self._call("quota_renew", self._pipelined, queue)
         except (StoreUnavailable, ResponseError) as exc:
             log.warning("quota renewal failed: %s", exc)
+        finally:
+            renewal.set()
+            if self._renewal is renewal:
+                self._renewal = None
 
     async def ended(self, key: str, session: Metered | None, *, added: bool, keep: bool) -> None:
         """A connection of session `key` ended. `session`: its driver, if it got one (its
@@ -161,6 +172,8 @@ class QuotaGate:
             row = [key, 0, 0]
         else:
             row = [session.session_id, session.session_start_ms, session.audio_ms]
+        if self._renewal is not None:
+            await self._renewal.wait()
         try:
             await self._call(
                 "quota_end",
@@ -168,8 +181,9 @@ class QuotaGate:
                 keys=self.keys(tenant),
                 args=[self._lease_ms, 0 if keep and session is not None else 1, *row],
             )
-        except (StoreUnavailable, ResponseError) as exc:
-            log.warning("quota release of a session failed: %s", exc)
+        except Exception as exc:
+            # At a connection's end, whatever happened: the lease runs out by itself.
+            log.warning("quota release of a session failed: %r", exc)
 
     async def _pipelined(self, queue: Callable[[Any], Awaitable[None]]) -> list[Any]:
         assert self._redis is not None
