@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway.config import QuotaSettings, RedisSettings
+from gateway.config import QuotaSettings, RedisSettings, Settings
 from gateway.errors import SessionError
 from gateway.protocol import ErrorCode
 from gateway.quotas.gate import QuotaGate
-from gateway.store.connection import connect
 from tests.support.redis_ha import ClusterSetup, cluster_setup
 
 pytestmark = pytest.mark.integration
@@ -46,9 +45,13 @@ def tenants_on_every_shard(cluster: ClusterSetup, gate: QuotaGate) -> list[str]:
 
 
 async def test_quotas_on_a_cluster(cluster: ClusterSetup) -> None:
-    settings = RedisSettings(mode="cluster", cluster_nodes=cluster.seeds.split(","))
-    client = connect(settings)
-    gate = QuotaGate(client, QuotaSettings(max_sessions=1, starts_per_s=0), "qc")
+    settings = Settings(
+        redis=RedisSettings(
+            mode="cluster", cluster_nodes=cluster.seeds.split(","), key_prefix="qc"
+        ),
+        quotas=QuotaSettings(max_sessions=1, starts_per_s=0),
+    )
+    gate = QuotaGate.from_settings(settings)
     try:
         tenants = tenants_on_every_shard(cluster, gate)
         drivers = [Driver(f"{tenant}/s1") for tenant in tenants]
@@ -73,4 +76,4 @@ async def test_quotas_on_a_cluster(cluster: ClusterSetup) -> None:
             await gate.ended(driver.session_id, driver, added=True, keep=False)
             assert await gate.admit(tenant, f"{tenant}/s2", new=True)
     finally:
-        await client.aclose()
+        await gate.close()

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ClusterError, NoScriptError, ResponseError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -24,6 +25,7 @@ from gateway.quotas import scripts
 from gateway.quotas.limits import TenantLimits, limits_for, tenant_of
 from gateway.quotas.refusals import refusal, rejection_reason
 from gateway.sessions.failures import store_unavailable
+from gateway.store.cluster_calls import CallGate, closed_under_us
 from gateway.store.connection import RedisClient, connect
 from gateway.store.redis_store import is_store_fault
 
@@ -48,10 +50,19 @@ class Metered(Protocol):
 class QuotaGate:
     """Fleet-wide quotas per tenant in Redis (see `quotas/scripts.py` for the keys)."""
 
-    def __init__(self, client: RedisClient | None, settings: QuotaSettings, prefix: str) -> None:
+    def __init__(
+        self,
+        client: RedisClient | None,
+        settings: QuotaSettings,
+        prefix: str,
+        calls: CallGate | None = None,
+    ) -> None:
+        """`calls`: with a Cluster client, the bound on calls in flight (as the store's)."""
         if settings.lease_s < 2 * settings.renew_interval_s:
             raise ValueError("QUOTAS__LEASE_S must be at least two QUOTAS__RENEW_INTERVAL_S")
         self._redis = client
+        self._cluster = isinstance(client, RedisCluster)
+        self._calls = calls
         self._settings = settings
         self._prefix = prefix
         self._lease_ms = int(settings.lease_s * 1000)
@@ -65,7 +76,12 @@ class QuotaGate:
     @classmethod
     def from_settings(cls, settings: Settings) -> QuotaGate:
         """A gate with its own Redis client (nothing connects until the first call)."""
-        return cls(connect(settings.redis), settings.quotas, settings.redis.key_prefix)
+        client = connect(settings.redis)
+        redis = settings.redis
+        calls = None
+        if isinstance(client, RedisCluster):
+            calls = CallGate(redis.max_connections, redis.socket_timeout_s)
+        return cls(client, settings.quotas, redis.key_prefix, calls)
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -205,7 +221,10 @@ class QuotaGate:
         # Redis faults as StoreUnavailable, as `SessionStore._call` maps them.
         try:
             with RedisOp(op):
-                return await fn(*args, **kwargs)
+                if self._calls is None:
+                    return await fn(*args, **kwargs)
+                async with self._calls:
+                    return await fn(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         except (SlotNotCoveredError, ClusterError) as exc:
@@ -213,6 +232,10 @@ class QuotaGate:
         except ResponseError as exc:
             if is_store_fault(exc):
                 raise StoreUnavailable(str(exc)) from exc
+            raise
+        except (RuntimeError, AttributeError, TypeError) as exc:
+            if self._cluster and closed_under_us(exc):
+                raise StoreUnavailable(f"connection closed by a slot map reload: {exc}") from exc
             raise
 
 
