@@ -18,6 +18,7 @@ from gateway.observability import metrics
 from gateway.protocol import CloseCode, ErrorCode
 from gateway.quotas.gate import QuotaGate
 from gateway.store.connection import connect
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -182,3 +183,20 @@ async def test_unlimited_tenants_cost_no_redis_call(make_gate: MakeGate, redis_u
         assert not await gate.admit("free", f"free/{i}", new=True)
     with redis.Redis.from_url(redis_url, decode_responses=True) as r:
         assert not r.exists(*gate.keys("free"))
+
+
+async def test_a_quota_check_without_redis_refuses_as_a_store_fault() -> None:
+    # Nothing listens on this port: as a Redis that is down.
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    client = connect(RedisSettings(url=url, connect_timeout_s=0.5, socket_timeout_s=0.5))
+    gate = QuotaGate(client, QuotaSettings(max_sessions=5), "down")
+    try:
+        error = await refused(gate, "t", "t/s1")
+        assert error.code is ErrorCode.INTERNAL_ERROR
+        assert error.retryable
+        assert error.close_code is CloseCode.TRY_AGAIN_LATER
+        # The renewal and the end only log: a live session is not touched.
+        await gate.renew([Driver("t/live", audio_ms=1000)])
+        await gate.ended("t/live", Driver("t/live"), added=True, keep=False)
+    finally:
+        await client.aclose()
