@@ -52,6 +52,8 @@ def test_overrides_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyP
     assert limits_for(settings, "x").max_sessions == 3
     assert limits_for(settings, "acme").max_sessions == 100
     assert limits_for(settings, "acme").starts_per_s == 0
+    monkeypatch.setenv("QUOTAS__TENANTS", '{"": {"max_sessions": 7}}')
+    assert limits_for(Settings().quotas, "").max_sessions == 7  # the anonymous tenant
     monkeypatch.setenv("QUOTAS__TENANTS", '{"acme": {"max_session": 100}}')
     with pytest.raises(ValueError, match="max_session"):
         Settings()  # a misspelt limit is refused, not ignored
