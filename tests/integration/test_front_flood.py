@@ -14,8 +14,8 @@ on the Internet would be. Connecting it straight to the gateway would prove noth
 the front; a second NGINX listener would add a path production does not have.
 
 What must hold: the limits bite (429 `rate_limited` for all but the burst and the held
-connections' cap; the idle sockets closed by NGINX after client_header_timeout, never
-reaching the gateway), NGINX's and the gateway's memory stay bounded, and the normal
+connections' cap; the idle sockets closed by NGINX after client_header_timeout, instead
+of NGINX's default minute), NGINX's and the gateway's memory stay bounded, and the normal
 session gets its exact transcript.
 """
 
