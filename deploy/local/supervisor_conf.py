@@ -80,6 +80,8 @@ def fleet_programs(
                     **gateway_redis_env(settings),
                     "RIVA__TARGETS": f"{HOST}:{settings.asr_port}",
                     "SERVER__POD_NAME": name,
+                    # The page the fleet serves through NGINX, unless the user named others.
+                    "SERVER__ALLOWED_ORIGINS": settings.gateway_allowed_origins,
                     **local_quotas(os.environ),
                     # gunicorn puts its control socket (gunicornc) in $XDG_RUNTIME_DIR, else
                     # in ~/.gunicorn: one path for every gunicorn of the user. One each.
