@@ -1,0 +1,257 @@
+"""The closed admin surface (docs/admin.md): drain, undrain, state and /metrics on the
+gunicorn master's admin port behind a bearer token, covering every worker of the pod;
+nothing of it (nor the interactive docs) on the public port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidStatus
+
+from tests.support.fixtures_gateway import admin_port_of, admin_post, http_get, start_gateway
+from tests.support.metrics import samples
+from tests.support.processes import Proc, poll_until
+from tests.support.ws import next_event, open_ws, start
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "admin-test-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def pod(log_dir: Path, redis_url: str, asr_synthetic_server: Proc) -> Iterator[Proc]:
+    """A pod with two workers and an admin token."""
+    proc = start_gateway(
+        log_dir,
+        redis_url=redis_url,
+        riva_targets=f"127.0.0.1:{asr_synthetic_server.port}",
+        name="gateway-admin",
+        env={"WEB_CONCURRENCY": "2", "ADMIN__TOKEN": TOKEN, "LIMITS__DRAIN_TIMEOUT_S": "20"},
+    )
+    try:
+        poll_until(lambda: len(_state(proc)["workers"]) == 2, 20, "two workers")
+        poll_until(
+            lambda: all("sessions" in w for w in _state(proc)["workers"]), 20, "both workers up"
+        )
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def other(log_dir: Path, redis_url: str, asr_synthetic_server: Proc) -> Iterator[Proc]:
+    """Another pod of the same fleet, where drained sessions resume."""
+    proc = start_gateway(
+        log_dir,
+        redis_url=redis_url,
+        riva_targets=f"127.0.0.1:{asr_synthetic_server.port}",
+        name="gateway-admin-other",
+    )
+    yield proc
+    proc.stop()
+
+
+def _admin(
+    pod: Proc, method: str, path: str, token: str | None = TOKEN
+) -> tuple[int, bytes, dict[str, str]]:
+    request = urllib.request.Request(f"http://127.0.0.1:{admin_port_of(pod)}{path}", method=method)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), dict(err.headers)
+
+
+def _state(pod: Proc) -> dict[str, Any]:
+    status, body, _ = _admin(pod, "GET", "/admin/state")
+    assert status == 200, body
+    result: dict[str, Any] = json.loads(body)
+    return result
+
+
+def _public(pod: Proc, method: str, path: str) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{pod.port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def _ready(pod: Proc) -> int:
+    return http_get(f"http://127.0.0.1:{pod.port}/api/v1/health/ready")[0]
+
+
+def _readiness_of_every_worker(pod: Proc, expected: int) -> bool:
+    # Each request lands on whichever worker accepts it: many in a row cover both.
+    return all(_ready(pod) == expected for _ in range(20))
+
+
+def test_the_public_port_serves_no_admin_route_no_metrics_and_no_docs(pod: Proc) -> None:
+    assert _public(pod, "POST", "/admin/drain?timeout_s=1") == 404
+    assert _public(pod, "POST", "/admin/undrain") == 404
+    assert _public(pod, "GET", "/admin/state") == 404
+    assert _public(pod, "GET", "/metrics") == 404
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert _public(pod, "GET", path) == 404, path
+    # Nothing drained by the attempt.
+    assert _ready(pod) == 200
+
+
+def test_the_admin_port_requires_the_admin_token(pod: Proc) -> None:
+    for method, path in [
+        ("GET", "/metrics"),
+        ("POST", "/admin/drain?timeout_s=1"),
+        ("POST", "/admin/undrain"),
+        ("GET", "/admin/state"),
+        ("GET", "/nothing-here"),
+    ]:
+        for token in (None, "wrong", TOKEN + "x", TOKEN[:-1]):
+            status, _, headers = _admin(pod, method, path, token=token)
+            assert status == 401, (method, path, token)
+            assert headers.get("WWW-Authenticate", "").startswith("Bearer")
+    assert not _state(pod)["draining"], "a refused drain drained nothing"
+    status, body, headers = _admin(pod, "GET", "/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
+    # Both workers' values, added up by the master.
+    assert samples(body.decode())["gateway_sessions_capacity"] == 2 * 500
+
+
+def test_drain_then_undrain_makes_the_pod_ready_again(pod: Proc) -> None:
+    assert _readiness_of_every_worker(pod, 200)
+    drained = admin_post(pod, "/admin/drain?timeout_s=5", token=TOKEN)
+    assert drained["workers"] == drained["workers_drained"] == 2
+    assert _readiness_of_every_worker(pod, 503)
+    assert all(w["draining"] for w in _state(pod)["workers"])
+    with pytest.raises(InvalidStatus) as refused:
+        asyncio.run(_start_one(pod, f"admin-late-{time.time_ns()}"))
+    assert refused.value.response.status_code == 503
+
+    undrained = admin_post(pod, "/admin/undrain", token=TOKEN)
+    assert undrained == {"workers": 2, "workers_accepting": 2}
+    assert _readiness_of_every_worker(pod, 200)
+    assert not _state(pod)["draining"]
+    started = asyncio.run(_start_one(pod, f"admin-again-{time.time_ns()}"))
+    assert started["event"] == "transcription_started"
+
+
+def test_a_worker_restarted_while_the_pod_is_drained_comes_up_drained(pod: Proc) -> None:
+    admin_post(pod, "/admin/drain?timeout_s=2", token=TOKEN)
+    try:
+        victim = _state(pod)["workers"][0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced() -> bool:
+            workers = _state(pod)["workers"]
+            pids = {w["pid"] for w in workers}
+            started = all("draining" in w for w in workers)
+            return len(workers) == 2 and victim not in pids and started
+
+        poll_until(replaced, 30, "gunicorn to replace the killed worker")
+        assert all(w["draining"] for w in _state(pod)["workers"])
+        assert _readiness_of_every_worker(pod, 503)
+    finally:
+        admin_post(pod, "/admin/undrain", token=TOKEN)
+    assert _readiness_of_every_worker(pod, 200)
+
+
+def test_a_drain_moves_every_session_of_both_workers(pod: Proc, other: Proc) -> None:
+    asyncio.run(_drain_both_workers(pod, other))
+    admin_post(pod, "/admin/undrain", token=TOKEN)
+
+
+async def _start_one(pod: Proc, session_id: str) -> dict[str, Any]:
+    async with await open_ws(f"ws://127.0.0.1:{pod.port}", session_id) as ws:
+        return await start(ws)
+
+
+async def _drain_both_workers(pod: Proc, other: Proc) -> None:
+    stamp = time.time_ns()
+    sockets: dict[str, ClientConnection] = {}
+    try:
+        # At least six sessions, and more until both workers serve some (which worker
+        # accepts a connection is the kernel's choice).
+        while len(sockets) < 6 or not all(w["sessions"] for w in _state(pod)["workers"]):
+            assert len(sockets) < 40, f"one worker took every session: {_state(pod)}"
+            session_id = f"admin-move-{len(sockets):02d}-{stamp}"
+            ws = await open_ws(f"ws://127.0.0.1:{pod.port}", session_id)
+            sockets[session_id] = ws
+            assert (await start(ws))["event"] == "transcription_started"
+            await asyncio.to_thread(
+                poll_until,
+                lambda: _state(pod)["sessions"] == len(sockets),
+                10,
+                "the session to count",
+            )
+        per_worker = [w["sessions"] for w in _state(pod)["workers"]]
+        assert len(per_worker) == 2
+        assert min(per_worker) > 0, "both workers serve sessions"
+        assert sum(per_worker) == len(sockets)
+
+        async def moved(ws: ClientConnection) -> str:
+            # A client that gets `reconnect` leaves: the drain waits for exactly that.
+            event = await next_event(ws, 30)
+            assert event["event"] == "reconnect", event
+            await ws.close()
+            return str(event["resume_token"])
+
+        drain = asyncio.to_thread(admin_post, pod, "/admin/drain?timeout_s=20", TOKEN)
+        drained, *tokens = await asyncio.gather(drain, *(moved(ws) for ws in sockets.values()))
+        assert drained == {
+            "workers": 2,
+            "workers_drained": 2,
+            "sessions": len(sockets),
+            "remaining": 0,
+        }
+        # Every session resumes on the other pod with the token its reconnect carried.
+        for session_id, token in zip(sockets, tokens, strict=True):
+            async with await open_ws(f"ws://127.0.0.1:{other.port}", session_id) as ws:
+                resume = {"type": "resume_transcription", "resume_token": token, "last_seq": 0}
+                await ws.send(json.dumps(resume))
+                assert (await next_event(ws))["event"] == "transcription_resumed"
+                await ws.send(json.dumps({"type": "stop_transcription"}))
+                assert (await next_event(ws))["event"] == "transcription_stopped"
+    finally:
+        for ws in sockets.values():
+            await ws.close()
+
+
+def test_only_the_master_holds_the_admin_port(pod: Proc) -> None:
+    """Workers close the listening socket they inherit at fork: a worker neither answers
+    on the admin port nor keeps it bound after its master is gone."""
+    port = admin_port_of(pod)
+    listening = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+            listening.add(fields[9])
+    assert listening
+
+    def holds(pid: int) -> bool:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in listening:
+                return True
+        return False
+
+    assert holds(pod.pid)
+    workers = [w["pid"] for w in _state(pod)["workers"]]
+    assert len(workers) == 2
+    assert not any(holds(pid) for pid in workers)
