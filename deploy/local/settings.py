@@ -30,12 +30,16 @@ class FleetSettings:
     bin_dir: Path = Path(sys.executable).parent
     # "single", "sentinel" or "cluster" (deploy/local/redis_programs.py).
     redis_mode: str = "single"
+    # Each gateway's admin listener (drain, undrain, state, /metrics; docs/admin.md), one
+    # per gateway; empty: each gateway's port + 100 (8101, 8102).
+    gateway_admin_ports: tuple[int, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FleetSettings:
         """Read FLEET_NGINX_PORT, FLEET_GATEWAY_PORTS (comma list), FLEET_ASR_PORT,
         FLEET_REDIS_PORT, FLEET_ASR_METRICS_PORT, FLEET_PROMETHEUS_PORT, ASR_ENGINE,
-        FLEET_LOGS and FLEET_RUN_DIR; defaults otherwise."""
+        FLEET_LOGS, FLEET_RUN_DIR and FLEET_GATEWAY_ADMIN_PORTS (comma list); defaults
+        otherwise."""
         env = os.environ if env is None else env
         defaults = cls()
         gateway_ports = env.get("FLEET_GATEWAY_PORTS", "")
@@ -55,7 +59,16 @@ class FleetSettings:
             logs=env.get("FLEET_LOGS") or defaults.logs,
             run_dir=Path(run_dir).resolve() if run_dir else defaults.run_dir,
             redis_mode=env.get("REDIS_MODE") or defaults.redis_mode,
+            gateway_admin_ports=tuple(
+                _parse_port("FLEET_GATEWAY_ADMIN_PORTS", p)
+                for p in env.get("FLEET_GATEWAY_ADMIN_PORTS", "").split(",")
+                if p.strip()
+            ),
         )
+        if settings.gateway_admin_ports and len(settings.gateway_admin_ports) != len(
+            settings.gateway_ports
+        ):
+            raise ValueError("FLEET_GATEWAY_ADMIN_PORTS: one port per gateway")
         if settings.redis_mode not in REDIS_MODES:
             raise ValueError(
                 f"REDIS_MODE must be one of {REDIS_MODES}, not {settings.redis_mode!r}"
@@ -71,6 +84,11 @@ class FleetSettings:
     @property
     def gateway_names(self) -> list[str]:
         return [f"gateway-{i}" for i in range(1, len(self.gateway_ports) + 1)]
+
+    @property
+    def admin_ports(self) -> tuple[int, ...]:
+        """The gateways' admin ports, in the order of `gateway_ports`."""
+        return self.gateway_admin_ports or tuple(p + 100 for p in self.gateway_ports)
 
     @property
     def redis_url(self) -> str:
@@ -109,6 +127,7 @@ class FleetSettings:
             self.asr_metrics_port,
             self.prometheus_port,
             *extra,
+            *self.admin_ports,
         ]
 
 

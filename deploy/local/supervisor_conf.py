@@ -61,7 +61,8 @@ def fleet_programs(
             env=unbuffered,
         ),
     ]
-    for name, port in zip(settings.gateway_names, settings.gateway_ports, strict=True):
+    ports = zip(settings.gateway_names, settings.gateway_ports, settings.admin_ports, strict=True)
+    for name, port, admin_port in ports:
         programs.append(
             Program(
                 name=name,
@@ -79,6 +80,12 @@ def fleet_programs(
                     **gateway_redis_env(settings),
                     "RIVA__TARGETS": f"{HOST}:{settings.asr_port}",
                     "SERVER__POD_NAME": name,
+                    # The master's admin listener: drain, undrain, /metrics (loopback, so
+                    # no token here; docs/admin.md).
+                    "ADMIN__HOST": HOST,
+                    "ADMIN__PORT": str(admin_port),
+                    # A developer's fleet: /docs and /openapi.json on.
+                    "SERVER__DOCS_ENABLED": "true",
                     # gunicorn puts its control socket (gunicornc) in $XDG_RUNTIME_DIR, else
                     # in ~/.gunicorn: one path for every gunicorn of the user. One each.
                     "XDG_RUNTIME_DIR": str(settings.run_dir / name),
