@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -255,3 +257,36 @@ def test_only_the_master_holds_the_admin_port(pod: Proc) -> None:
     workers = [w["pid"] for w in _state(pod)["workers"]]
     assert len(workers) == 2
     assert not any(holds(pid) for pid in workers)
+
+
+def test_the_prestop_command_drains_and_undrains_every_worker(pod: Proc) -> None:
+    """`python -m gateway.admin drain` (the chart's preStop hook) with the pod's own
+    environment; without the token it is refused."""
+    env = {
+        **os.environ,
+        "ADMIN__HOST": "127.0.0.1",
+        "ADMIN__PORT": str(admin_port_of(pod)),
+        "ADMIN__TOKEN": TOKEN,
+    }
+    command = [sys.executable, "-m", "gateway.admin"]
+    refused = subprocess.run(
+        [*command, "drain", "--timeout-s", "1"],
+        env={**env, "ADMIN__TOKEN": "wrong"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert "401" in refused.stderr
+    assert not _state(pod)["draining"]
+    drained = subprocess.run(
+        [*command, "drain", "--timeout-s", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert drained.returncode == 0, drained.stderr
+    assert json.loads(drained.stdout)["workers_drained"] == 2
+    assert _readiness_of_every_worker(pod, 503)
+    undrained = subprocess.run(
+        [*command, "undrain"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert undrained.returncode == 0, undrained.stderr
+    assert _readiness_of_every_worker(pod, 200)
