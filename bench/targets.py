@@ -65,6 +65,8 @@ def start_gateway(
         "SERVER__POD_NAME": name,
         "LIMITS__DRAIN_TIMEOUT_S": "2",
         "GATEWAY_GRACEFUL_TIMEOUT_S": "5",
+        # Its master's admin listener: a free port of its own, as every gateway here.
+        "ADMIN__PORT": str(free_port()),
     }
     url = f"http://127.0.0.1:{port}/api/v1/health/live"
     return start(
