@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import math
+import socket
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -45,6 +46,9 @@ class AdminServer(ThreadingHTTPServer):
         default_timeout_s: float,
         metrics: Callable[[], tuple[bytes, str]],
     ) -> None:
+        if ":" in address[0]:
+            # An IPv6 pod IP (the chart binds status.podIP).
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.control = control
         self.default_timeout_s = default_timeout_s
