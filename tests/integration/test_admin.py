@@ -176,6 +176,38 @@ def test_a_drain_moves_every_session_of_both_workers(pod: Proc, other: Proc) -> 
     admin_post(pod, "/admin/undrain", token=TOKEN)
 
 
+def test_an_undrain_calls_off_a_drain_and_its_deadline(pod: Proc) -> None:
+    """A client that stays after `reconnect` is not closed at the drain's deadline once
+    the pod is undrained: the session goes on."""
+    asyncio.run(_undrain_during_a_drain(pod))
+
+
+async def _undrain_during_a_drain(pod: Proc) -> None:
+    async with await open_ws(f"ws://127.0.0.1:{pod.port}", f"admin-stay-{time.time_ns()}") as ws:
+        assert (await start(ws))["event"] == "transcription_started"
+        await asyncio.to_thread(
+            poll_until, lambda: _state(pod)["sessions"] == 1, 10, "the session to count"
+        )
+        deadline_s = 3.0
+        drain = asyncio.create_task(
+            asyncio.to_thread(admin_post, pod, f"/admin/drain?timeout_s={deadline_s}", TOKEN)
+        )
+        assert (await next_event(ws, 10))["event"] == "reconnect"
+        # The client stays; the operator takes the pod back before the deadline.
+        assert await asyncio.to_thread(admin_post, pod, "/admin/undrain", TOKEN) == {
+            "workers": 2,
+            "workers_accepting": 2,
+        }
+        drained = await asyncio.wait_for(drain, 10)
+        assert drained["cancelled"] == 1
+        # Nothing arrives past the old deadline: no error, no close.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), deadline_s + 2)
+        await ws.send(json.dumps({"type": "stop_transcription"}))
+        assert (await next_event(ws))["event"] == "transcription_stopped"
+    assert _readiness_of_every_worker(pod, 200)
+
+
 async def _start_one(pod: Proc, session_id: str) -> dict[str, Any]:
     async with await open_ws(f"ws://127.0.0.1:{pod.port}", session_id) as ws:
         return await start(ws)
@@ -218,6 +250,7 @@ async def _drain_both_workers(pod: Proc, other: Proc) -> None:
             "workers_drained": 2,
             "sessions": len(sockets),
             "remaining": 0,
+            "cancelled": 0,
         }
         # Every session resumes on the other pod with the token its reconnect carried.
         for session_id, token in zip(sockets, tokens, strict=True):

@@ -50,6 +50,7 @@ def test_a_drain_adds_up_every_workers_result(tmp_path: Path) -> None:
             "workers_drained": 2,
             "sessions": 7,
             "remaining": 0,
+            "cancelled": 0,
         }
         assert control.state()["draining"] is True
         assert control.undrain(wait_s=5.0) == {"workers": 2, "workers_accepting": 2}
@@ -65,7 +66,13 @@ def test_a_drain_that_runs_out_counts_what_is_left(tmp_path: Path) -> None:
     started = time.monotonic()
     result = control.drain(0.2)
     assert time.monotonic() - started < 2
-    assert result == {"workers": 2, "workers_drained": 0, "sessions": 0, "remaining": 5}
+    assert result == {
+        "workers": 2,
+        "workers_drained": 0,
+        "sessions": 0,
+        "remaining": 5,
+        "cancelled": 0,
+    }
     state = control.state()
     assert state["workers"] == [
         {
@@ -80,21 +87,23 @@ def test_a_drain_that_runs_out_counts_what_is_left(tmp_path: Path) -> None:
     ]
 
 
-def test_one_drain_at_a_time(tmp_path: Path) -> None:
+def test_one_drain_at_a_time_and_an_undrain_calls_it_off(tmp_path: Path) -> None:
     control = PodControl(tmp_path, lambda: [301], poll_s=0.01, grace_s=0.0)
-    running = threading.Thread(target=control.drain, args=(1.0,))
+    results: list[dict[str, int]] = []
+    running = threading.Thread(target=lambda: results.append(control.drain(60.0)))
+    started = time.monotonic()
     running.start()
     try:
         # The flag is written under the lock: from then on the drain runs.
         poll_until(lambda: pod_state.read_flag(tmp_path) is not None, 5, "the drain to start")
         with pytest.raises(Busy):
             control.drain(0.1)
-        with pytest.raises(Busy):
-            control.undrain()
+        assert control.undrain(wait_s=0.0)["workers"] == 1
     finally:
-        running.join()
-    # Free again once the first one returned.
-    assert control.undrain(wait_s=0.0)["workers"] == 1
+        running.join(10)
+    assert time.monotonic() - started < 10, "the undrain ended the 60 s drain"
+    assert results[0]["cancelled"] == 1
+    assert pod_state.read_flag(tmp_path) is None
 
 
 def test_the_flag_is_read_again_only_when_replaced(tmp_path: Path) -> None:

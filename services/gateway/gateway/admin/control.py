@@ -40,15 +40,19 @@ class PodControl:
 
     def drain(self, timeout_s: float) -> dict[str, int]:
         """Drain every worker; return when each one's drain returned (its clients moved,
-        or the deadline closed them with 1012) or the wait ran out."""
+        or the deadline closed them with 1012), an undrain called it off, or the wait ran
+        out. One drain at a time (`Busy`)."""
         with self._exclusive():
             drain_id = secrets.token_hex(8)
             pod_state.write_flag(self._path, DrainFlag(drain_id, time.time() + timeout_s))
             limit = time.monotonic() + timeout_s + self._grace_s
+            cancelled = False
             while True:
                 states = self._states()
                 done = [s for s in states.values() if s is not None and _drained(s, drain_id)]
-                if len(done) == len(states) or time.monotonic() > limit:
+                flag = pod_state.read_flag(self._path)
+                cancelled = flag is None or flag.drain_id != drain_id
+                if len(done) == len(states) or cancelled or time.monotonic() > limit:
                     break
                 time.sleep(self._poll_s)
             unfinished = [s for s in states.values() if s is not None and not _drained(s, drain_id)]
@@ -58,20 +62,22 @@ class PodControl:
                 "sessions": sum(s.drained_sessions or 0 for s in done),
                 "remaining": sum(s.remaining or 0 for s in done)
                 + sum(s.sessions for s in unfinished),
+                "cancelled": int(cancelled),
             }
 
     def undrain(self, wait_s: float = 5.0) -> dict[str, int]:
-        """Every worker accepts sessions again (readiness back to 200)."""
-        with self._exclusive():
-            pod_state.clear_flag(self._path)
-            limit = time.monotonic() + wait_s
-            while True:
-                states = self._states()
-                accepting = [s for s in states.values() if s is not None and not s.draining]
-                if len(accepting) == len(states) or time.monotonic() > limit:
-                    break
-                time.sleep(self._poll_s)
-            return {"workers": len(states), "workers_accepting": len(accepting)}
+        """Every worker accepts sessions again (readiness back to 200). Also during a
+        drain, which it calls off: the clients not yet gone stay, and are not closed at
+        the drain's deadline."""
+        pod_state.clear_flag(self._path)
+        limit = time.monotonic() + wait_s
+        while True:
+            states = self._states()
+            accepting = [s for s in states.values() if s is not None and not s.draining]
+            if len(accepting) == len(states) or time.monotonic() > limit:
+                break
+            time.sleep(self._poll_s)
+        return {"workers": len(states), "workers_accepting": len(accepting)}
 
     def state(self) -> dict[str, Any]:
         flag = pod_state.read_flag(self._path)

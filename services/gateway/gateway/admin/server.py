@@ -135,10 +135,7 @@ def _drain(server: AdminServer, query: dict[str, list[str]]) -> Reply:
 
 
 def _undrain(server: AdminServer, query: dict[str, list[str]]) -> Reply:
-    try:
-        result = server.control.undrain()
-    except Busy as exc:
-        return _json(HTTPStatus.CONFLICT, {"error": str(exc)})
+    result = server.control.undrain()
     log.info("admin undrain: %s", result)
     return _json(HTTPStatus.OK, result)
 
