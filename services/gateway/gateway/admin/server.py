@@ -71,6 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: AdminServer
     server_version = "gateway-admin"
     sys_version = ""
+    # Each socket read and write is bounded: a connection that never sends its request
+    # does not hold a thread for ever.
+    timeout = 10
 
     def do_GET(self) -> None:
         self._serve("GET")
