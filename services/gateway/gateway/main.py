@@ -19,6 +19,7 @@ from gateway.config import Settings
 from gateway.files.body_limit import UploadLimit
 from gateway.observability.sampler import PodSampler
 from gateway.observability.tracing import configure_from_env
+from gateway.quotas.gate import QuotaGate
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
 from gateway.store.redis_store import SessionStore
@@ -40,7 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
 
             discovery = start_discovery(settings.riva, backend)
         registry = SessionRegistry(settings.limits)
-        service = SessionService(settings, store, backend, registry)
+        quotas = QuotaGate.from_settings(settings)
+        service = SessionService(settings, store, backend, registry, quotas=quotas)
         app.state.service = service
         background = [
             asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
@@ -70,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await discovery.close()
             await backend.close()
             await store.close()
+            await quotas.close()
 
     # The interactive docs and the schema route only where asked (never by default in
     # production); `app.openapi()` builds the schema in-process either way.
