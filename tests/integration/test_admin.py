@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.support.fixtures_gateway import admin_port_of, admin_post, http_get, start_gateway
 from tests.support.metrics import samples
-from tests.support.processes import Proc, poll_until
+from tests.support.processes import REPO, VENV_BIN, Proc, free_port, poll_until
 from tests.support.ws import next_event, open_ws, start
 
 pytestmark = pytest.mark.integration
@@ -328,3 +329,25 @@ def test_the_prestop_command_drains_and_undrains_every_worker(pod: Proc) -> None
     )
     assert undrained.returncode == 0, undrained.stderr
     assert _readiness_of_every_worker(pod, 200)
+
+
+def test_a_pod_whose_admin_port_is_taken_does_not_start(
+    redis_url: str, asr_synthetic_server: Proc
+) -> None:
+    """No pod that looks healthy without a working drain: the master stops, saying why."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "REDIS__URL": redis_url,
+            "RIVA__TARGETS": f"127.0.0.1:{asr_synthetic_server.port}",
+            "ADMIN__PORT": str(port),
+        }
+        argv = [str(VENV_BIN / "gunicorn"), "-c", "services/gateway/gunicorn.conf.py"]
+        argv += ["--bind", f"127.0.0.1:{free_port()}", "gateway.main:create_app_from_env()"]
+        result = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"admin listener on 127.0.0.1:{port}: [Errno 98]" in result.stderr
+    assert "Booting worker" not in result.stderr
