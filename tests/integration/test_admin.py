@@ -22,6 +22,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
+from tests.support.fixtures_fleet import NginxFactory
 from tests.support.fixtures_gateway import admin_port_of, admin_post, http_get, start_gateway
 from tests.support.metrics import samples
 from tests.support.processes import REPO, VENV_BIN, Proc, free_port, poll_until
@@ -112,6 +113,24 @@ def test_the_public_port_serves_no_admin_route_no_metrics_and_no_docs(pod: Proc)
         assert _public(pod, "GET", path) == 404, path
     # Nothing drained by the attempt.
     assert not _state(pod)["draining"]
+
+
+def test_nothing_of_the_admin_surface_is_reachable_through_nginx(
+    pod: Proc, nginx_factory: NginxFactory
+) -> None:
+    nginx = nginx_factory([pod.port])
+    for method, path in [
+        ("POST", "/admin/drain?timeout_s=1"),
+        ("POST", "/admin/undrain"),
+        ("GET", "/admin/state"),
+        ("GET", "/metrics"),
+        ("GET", "/docs"),
+        ("GET", "/openapi.json"),
+    ]:
+        assert _public(nginx, method, path) in (403, 404), (method, path)
+    assert not _state(pod)["draining"]
+    # The admin port itself is not NGINX's upstream either: the front knows only `pod.port`.
+    assert str(admin_port_of(pod)) not in Path(str(nginx.extra["conf"])).read_text()
 
 
 def test_the_admin_port_requires_the_admin_token(pod: Proc) -> None:
