@@ -85,8 +85,10 @@ class DrainFollower:
             return
         if self._drain_id == drain_id:
             self._result = result
-            # At once, not on the next tick: the master is waiting for it.
-            self._publish()
+            # At once, not on the next tick: the master is waiting for it (and if this
+            # write fails, the next tick's will carry it).
+            with contextlib.suppress(OSError):
+                self._publish()
 
     def _undrain(self) -> None:
         # A drain still waiting for its clients stops here: it would otherwise close the
