@@ -71,6 +71,8 @@ def start_gateway(
         "QUOTAS__STARTS_PER_S": "1000000",
         "QUOTAS__START_BURST": "1000000",
         "QUOTAS__AUDIO_HOURS_PER_DAY": "1000000",
+        # Its master's admin listener: a free port of its own, as every gateway here.
+        "ADMIN__PORT": str(free_port()),
     }
     url = f"http://127.0.0.1:{port}/api/v1/health/live"
     return start(

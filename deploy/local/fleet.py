@@ -46,6 +46,7 @@ def preflight(settings: FleetSettings) -> None:
         "Prometheus",
     ]  # fmt: skip
     names += [name for name, _ in settings.redis_ports_named()[1:]]
+    names += [f"{name} admin" for name in settings.gateway_names]
     for name, port in zip(names, settings.all_ports(), strict=True):
         if port_taken(port):
             problems.append(f"port {port} ({name}) is already in use on {HOST}")
@@ -87,8 +88,11 @@ def port_taken(port: int) -> bool:
 def banner(settings: FleetSettings) -> str:
     run_dir = _shown(settings.run_dir)
     gateways = "\n".join(
-        f"  {name:<14} http://{HOST}:{port}  (gunicorn, SERVER__POD_NAME={name})"
-        for name, port in zip(settings.gateway_names, settings.gateway_ports, strict=True)
+        f"  {name:<14} http://{HOST}:{port}  (gunicorn, SERVER__POD_NAME={name}; "
+        f"admin: http://{HOST}:{admin}/admin/state, /metrics)"
+        for name, port, admin in zip(
+            settings.gateway_names, settings.gateway_ports, settings.admin_ports, strict=True
+        )
     )
     if settings.logs == "terminal":
         logs = f"every program's output below; supervisord's own also in {run_dir}/logs/"
@@ -133,9 +137,10 @@ def prepare(settings: FleetSettings) -> Path:
     prometheus_dir = settings.run_dir / "prometheus"
     prometheus = prometheus_conf.render_prometheus_conf(
         prometheus_dir,
+        # Each gateway's metrics are on its admin port (the gunicorn master).
         gateways=[
             (name, f"{HOST}:{port}")
-            for name, port in zip(settings.gateway_names, settings.gateway_ports, strict=True)
+            for name, port in zip(settings.gateway_names, settings.admin_ports, strict=True)
         ],
         speech_servers=[("asr-cpu", f"{HOST}:{settings.asr_metrics_port}")],
     )

@@ -36,13 +36,16 @@ class FleetSettings:
     # NGINX's per-address limits: "loopback" (high: every local client is 127.0.0.1) or
     # "production" (the chart's protective defaults), deploy/local/front_limits.py.
     front_limits: str = "loopback"
+    # Each gateway's admin listener (drain, undrain, state, /metrics; docs/admin.md), one
+    # per gateway; empty: each gateway's port + 100 (8101, 8102).
+    gateway_admin_ports: tuple[int, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FleetSettings:
         """Read FLEET_NGINX_PORT, FLEET_GATEWAY_PORTS (comma list), FLEET_ASR_PORT,
         FLEET_REDIS_PORT, FLEET_ASR_METRICS_PORT, FLEET_PROMETHEUS_PORT, ASR_ENGINE,
-        FLEET_LOGS, FLEET_RUN_DIR, FLEET_FRONT_LIMITS and SERVER__ALLOWED_ORIGINS;
-        defaults otherwise."""
+        FLEET_LOGS, FLEET_RUN_DIR, FLEET_FRONT_LIMITS, SERVER__ALLOWED_ORIGINS and
+        FLEET_GATEWAY_ADMIN_PORTS (comma list); defaults otherwise."""
         env = os.environ if env is None else env
         defaults = cls()
         gateway_ports = env.get("FLEET_GATEWAY_PORTS", "")
@@ -64,11 +67,20 @@ class FleetSettings:
             redis_mode=env.get("REDIS_MODE") or defaults.redis_mode,
             allowed_origins=env.get("SERVER__ALLOWED_ORIGINS", "").strip(),
             front_limits=env.get("FLEET_FRONT_LIMITS") or defaults.front_limits,
+            gateway_admin_ports=tuple(
+                _parse_port("FLEET_GATEWAY_ADMIN_PORTS", p)
+                for p in env.get("FLEET_GATEWAY_ADMIN_PORTS", "").split(",")
+                if p.strip()
+            ),
         )
         if settings.front_limits not in FRONT_LIMITS:
             raise ValueError(
                 f"FLEET_FRONT_LIMITS must be one of {FRONT_LIMITS}, not {settings.front_limits!r}"
             )
+        if settings.gateway_admin_ports and len(settings.gateway_admin_ports) != len(
+            settings.gateway_ports
+        ):
+            raise ValueError("FLEET_GATEWAY_ADMIN_PORTS: one port per gateway")
         if settings.redis_mode not in REDIS_MODES:
             raise ValueError(
                 f"REDIS_MODE must be one of {REDIS_MODES}, not {settings.redis_mode!r}"
@@ -93,6 +105,11 @@ class FleetSettings:
     @property
     def gateway_names(self) -> list[str]:
         return [f"gateway-{i}" for i in range(1, len(self.gateway_ports) + 1)]
+
+    @property
+    def admin_ports(self) -> tuple[int, ...]:
+        """The gateways' admin ports, in the order of `gateway_ports`."""
+        return self.gateway_admin_ports or tuple(p + 100 for p in self.gateway_ports)
 
     @property
     def redis_url(self) -> str:
@@ -131,6 +148,7 @@ class FleetSettings:
             self.asr_metrics_port,
             self.prometheus_port,
             *extra,
+            *self.admin_ports,
         ]
 
 

@@ -62,7 +62,8 @@ def fleet_programs(
             env=unbuffered,
         ),
     ]
-    for name, port in zip(settings.gateway_names, settings.gateway_ports, strict=True):
+    ports = zip(settings.gateway_names, settings.gateway_ports, settings.admin_ports, strict=True)
+    for name, port, admin_port in ports:
         programs.append(
             Program(
                 name=name,
@@ -83,6 +84,12 @@ def fleet_programs(
                     # The page the fleet serves through NGINX, unless the user named others.
                     "SERVER__ALLOWED_ORIGINS": settings.gateway_allowed_origins,
                     **local_quotas(os.environ),
+                    # The master's admin listener: drain, undrain, /metrics (loopback, so
+                    # no token here; docs/admin.md).
+                    "ADMIN__HOST": HOST,
+                    "ADMIN__PORT": str(admin_port),
+                    # A developer's fleet: /docs and /openapi.json on.
+                    "SERVER__DOCS_ENABLED": "true",
                     # gunicorn puts its control socket (gunicornc) in $XDG_RUNTIME_DIR, else
                     # in ~/.gunicorn: one path for every gunicorn of the user. One each.
                     "XDG_RUNTIME_DIR": str(settings.run_dir / name),

@@ -2,17 +2,39 @@
 --bind HOST:PORT 'gateway.main:create_app_from_env()'`."""
 
 import os
+from typing import Any
 
 # Before anything imports prometheus_client: workers fork from this process.
-from gateway.observability.multiprocess import (
-    child_exit,
-    on_exit,
-    on_starting,
-    use_multiprocess_dir,
-)
+from gateway.admin import hooks as admin
+from gateway.observability import multiprocess
 
-use_multiprocess_dir()
-__all__ = ["child_exit", "on_exit", "on_starting"]  # gunicorn's hooks, picked up by name
+multiprocess.use_multiprocess_dir()
+
+
+# gunicorn's hooks, picked up by name: Prometheus multiprocess files, and the admin
+# listener that the master serves for every worker (gateway/admin/hooks.py).
+def on_starting(server: Any) -> None:
+    multiprocess.on_starting(server)
+    admin.on_starting(server)
+
+
+def when_ready(server: Any) -> None:
+    admin.when_ready(server)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    admin.post_fork(server, worker)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    multiprocess.child_exit(server, worker)
+    admin.child_exit(server, worker)
+
+
+def on_exit(server: Any) -> None:
+    admin.on_exit(server)
+    multiprocess.on_exit(server)
+
 
 worker_class = "gateway.worker.GatewayWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))

@@ -192,17 +192,21 @@ def test_gateway_drain_fits_in_the_grace_period(
     (container,) = spec["containers"]
     drain = float(config.obj["data"]["LIMITS__DRAIN_TIMEOUT_S"])
     gunicorn_grace = int(config.obj["data"]["GATEWAY_GRACEFUL_TIMEOUT_S"])
-    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    # The preStop hook waits, then drains every worker through the master's admin
+    # listener (docs/admin.md), which answers by the drain deadline + 5 s.
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[:4] == ["python", "-m", "gateway.admin", "drain"]
+    pre_stop = int(command[command.index("--after-s") + 1])
     # gunicorn must not kill a draining worker, and the kubelet must not kill gunicorn.
     assert gunicorn_grace > drain
-    assert spec["terminationGracePeriodSeconds"] > pre_stop + gunicorn_grace
+    assert spec["terminationGracePeriodSeconds"] > pre_stop + (drain + 5) + gunicorn_grace
     # The preStop wait outlasts NGINX's DNS cache of the headless Service.
     front = find(objects, "ConfigMap", "-front")
     if front:
         valid = re.search(r"resolver \S+ valid=(\d+)s", front[0].obj["data"]["nginx.conf"])
         assert valid is not None
         assert pre_stop > int(valid.group(1))
-    # The drain is the workers' own SIGTERM handling: no HTTP hook that reaches one worker.
+    # No HTTP hook to the public port, which would reach one worker.
     assert "httpGet" not in container["lifecycle"]["preStop"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/api/v1/health/live"
     assert container["readinessProbe"]["httpGet"]["path"] == "/api/v1/health/ready"
@@ -241,6 +245,59 @@ def test_nothing_but_the_front_is_exposed(
         conf = config.obj["data"]["nginx.conf"]
         assert re.search(r"location / \{\s*default_type text/plain;\s*return 404 ", conf)
         assert not re.search(r"location [=~^ ]*/admin", conf)
+
+
+@pytest.mark.parametrize("scenario", scenario_ids())
+def test_the_admin_port_is_closed_and_scraped_with_the_token(
+    renders: dict[str, list[Rendered]], scenario: str
+) -> None:
+    """docs/admin.md: the admin listener on the pod IP, behind the token from the Secret,
+    in no Service the front or a route uses, reached only by networkPolicy.adminFrom."""
+    objects = renders[scenario]
+    values = scenario_values(CHART / "ci" / scenario)
+    (deployment,) = find(objects, "Deployment", "-gateway")
+    (config,) = find(objects, "ConfigMap", "-gateway")
+    pod = deployment.obj["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["admin"] == int(config.obj["data"]["ADMIN__PORT"]) != ports["http"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["ADMIN__HOST"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    token_ref = env["ADMIN__TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert "optional" not in token_ref, "the admin token is required"
+    assert config.obj["data"]["SERVER__DOCS_ENABLED"] == "false"
+    secrets = {s.name: s for s in find(objects, "Secret")}
+    if token_ref["name"] in secrets:
+        token = secrets[token_ref["name"]].obj["stringData"][token_ref["key"]]
+        assert len(token) >= 32
+    # The admin port is in no Service but the admin one (which only a ServiceMonitor uses).
+    for service in find(objects, "Service"):
+        names = {p.get("targetPort") for p in service.obj["spec"]["ports"]}
+        if service.name.endswith("-gateway-admin"):
+            assert names == {"admin"}
+            assert service.obj["spec"]["publishNotReadyAddresses"] is True
+        else:
+            assert "admin" not in names, service.name
+            assert ports["admin"] not in {p["port"] for p in service.obj["spec"]["ports"]}
+    for monitor in find(objects, "ServiceMonitor") + find(objects, "PodMonitor"):
+        spec = monitor.obj["spec"]
+        for endpoint in spec.get("endpoints", []) + spec.get("podMetricsEndpoints", []):
+            assert endpoint["port"] == "admin"
+            assert endpoint["authorization"]["credentials"] == {
+                "name": token_ref["name"],
+                "key": token_ref["key"],
+            }
+    (policy,) = find(objects, "NetworkPolicy", "-gateway")
+    rules = policy.obj["spec"]["ingress"]
+    admin_rules = [r for r in rules if {p["port"] for p in r["ports"]} == {"admin"}]
+    allowed = values.get("networkPolicy", {}).get("adminFrom", [])
+    assert [r["from"] for r in admin_rules] == ([allowed] if allowed else [])
+    assert all(r.get("from") for r in rules), "an empty `from` admits everyone"
+    annotations = pod["metadata"]["annotations"]
+    if values.get("metrics", {}).get("scrapeAnnotations"):
+        assert annotations["prometheus.io/port"] == str(ports["admin"])
+    else:
+        assert "prometheus.io/port" not in annotations
 
 
 @pytest.mark.parametrize("scenario", scenario_ids())

@@ -89,6 +89,18 @@ def test_compose_has_the_fleet_and_a_gpu_profile(compose: dict[str, Any]) -> Non
         assert "ports" not in gateway, "only NGINX is published"
 
 
+def test_compose_prometheus_scrapes_each_gateways_admin_port(compose: dict[str, Any]) -> None:
+    prometheus = yaml.safe_load((REPO / "deploy/compose/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    targets = jobs["gateway"]["static_configs"][0]["targets"]
+    expected = []
+    for name in ("gateway-1", "gateway-2"):
+        env = compose["services"][name]["environment"]
+        assert env["ADMIN__PORT"] != "8000", "the admin listener has its own port"
+        expected.append(f"{name}:{env['ADMIN__PORT']}")
+    assert targets == expected
+
+
 def test_compose_uses_the_charts_dashboards_rules_and_nginx(compose: dict[str, Any]) -> None:
     files = "./helm/speech-fleet/files:/etc/speech-fleet/files:ro"
     assert files in compose["services"]["prometheus"]["volumes"]

@@ -18,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 
 from speech_client import Audio, AudioFormat, Transcript, transcribe
 from tests.support.fixtures_asr import start_asr
-from tests.support.fixtures_gateway import GatewayFactory, http_get
+from tests.support.fixtures_gateway import GatewayFactory, admin_port_of, http_get
 from tests.support.processes import Proc, poll_until
 from tests.support.riva_direct import direct_finals
 from tests.support.ws import collect, frames, next_event, open_ws, session_url, stream_session
@@ -30,7 +30,7 @@ PCM16 = AudioFormat(encoding="pcm16", sample_rate_hz=16000, channels=1)
 
 
 def metric(gateway: Proc, prefix: str) -> float:
-    _, body = http_get(f"http://127.0.0.1:{gateway.port}/metrics")
+    _, body = http_get(f"http://127.0.0.1:{admin_port_of(gateway)}/metrics")
     for line in body.decode().splitlines():
         if line.startswith(prefix):
             return float(line.split()[-1])

@@ -27,7 +27,7 @@ from gateway.protocol import TranscriptionConfig
 from speech_client import Audio, AudioFormat, Transcript, TranscriptionError, transcribe
 from tests.support.audio import librivox_clips, silence
 from tests.support.fixtures_asr import asr_health_serving, start_asr
-from tests.support.fixtures_gateway import GatewayFactory, http_get
+from tests.support.fixtures_gateway import GatewayFactory, admin_port_of, http_get
 from tests.support.processes import Proc, free_port, poll_until, redis_argv, start
 from tests.support.riva_direct import direct_finals
 from tests.support.ws import collect, frames, next_event, open_ws, stream_session
@@ -67,7 +67,7 @@ def ready_status(gateway: Proc) -> int:
 
 
 def active_sessions(gateway: Proc) -> float:
-    _, body = http_get(f"http://127.0.0.1:{gateway.port}/metrics")
+    _, body = http_get(f"http://127.0.0.1:{admin_port_of(gateway)}/metrics")
     for line in body.decode().splitlines():
         if line.startswith("gateway_sessions_active"):
             return float(line.split()[-1])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from tests.support.fixtures_gateway import GatewayFactory
+from tests.support.fixtures_gateway import GatewayFactory, admin_port_of
 from tests.support.metrics import metric_value, samples, scrape
 from tests.support.processes import Proc, poll_until
 from tests.support.ws import open_ws, start
@@ -62,13 +62,15 @@ def gateway(gateway_factory: GatewayFactory, redis_url: str, asr_synthetic_serve
     poll_until(lambda: len(worker_pids(gw.pid)) == 2, 20, "two workers")
     # Each worker reports its capacity once its lifespan has started.
     poll_until(
-        lambda: metric_value(gw.port, "gateway_sessions_capacity") == 2 * 500, 20, "both workers"
+        lambda: metric_value(admin_port_of(gw), "gateway_sessions_capacity") == 2 * 500,
+        20,
+        "both workers",
     )
     return gw
 
 
 def test_metrics_answers_200_without_a_redirect(gateway: Proc) -> None:
-    status, text = scrape(gateway.port)
+    status, text = scrape(admin_port_of(gateway))
     assert status == 200
     found = samples(text)
     assert found["gateway_sessions_capacity"] == 2 * 500  # two workers, 500 each
@@ -96,7 +98,7 @@ async def test_active_sessions_add_up_across_workers_and_forget_a_killed_one(
         assert sum(held.values()) == len(sockets)
         await asyncio.to_thread(
             poll_until,
-            lambda: metric_value(gateway.port, "gateway_sessions_active") == len(sockets),
+            lambda: metric_value(admin_port_of(gateway), "gateway_sessions_active") == len(sockets),
             10,
             "the pod's active sessions to count both workers",
         )
@@ -104,7 +106,8 @@ async def test_active_sessions_add_up_across_workers_and_forget_a_killed_one(
         await asyncio.to_thread(
             poll_until,
             lambda: (
-                metric_value(gateway.port, "gateway_ws_received_bytes_total") >= 3200 * len(sockets)
+                metric_value(admin_port_of(gateway), "gateway_ws_received_bytes_total")
+                >= 3200 * len(sockets)
             ),
             10,
             "received bytes to be folded in",
@@ -114,24 +117,26 @@ async def test_active_sessions_add_up_across_workers_and_forget_a_killed_one(
         os.kill(victim, signal.SIGKILL)
         await asyncio.to_thread(
             poll_until,
-            lambda: metric_value(gateway.port, "gateway_sessions_active") == held[survivor],
+            lambda: (
+                metric_value(admin_port_of(gateway), "gateway_sessions_active") == held[survivor]
+            ),
             15,
             "the killed worker's sessions to stop counting",
         )
         # gunicorn starts a new worker; the restart shows.
         await asyncio.to_thread(
             poll_until,
-            lambda: metric_value(gateway.port, "gateway_worker_starts_total") == 3,
+            lambda: metric_value(admin_port_of(gateway), "gateway_worker_starts_total") == 3,
             20,
             "the replacement worker to count its start",
         )
-        assert metric_value(gateway.port, "gateway_sessions_active") == held[survivor]
+        assert metric_value(admin_port_of(gateway), "gateway_sessions_active") == held[survivor]
     finally:
         for ws in sockets:
             await ws.close()
     await asyncio.to_thread(
         poll_until,
-        lambda: metric_value(gateway.port, "gateway_sessions_active") == 0,
+        lambda: metric_value(admin_port_of(gateway), "gateway_sessions_active") == 0,
         15,
         "every session to end",
     )

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.support.audio import goforward, librivox_clips, silence
-from tests.support.fixtures_gateway import gateways_behind_nginx, http_get
+from tests.support.fixtures_gateway import admin_port_of, gateways_behind_nginx, http_get
 from tests.support.processes import Proc
 from tests.support.riva_direct import direct_finals
 from tests.support.ws import collect, frames, open_ws, start, stream_session
@@ -129,6 +129,6 @@ async def test_health_and_session_record_through_nginx(stack: dict[str, Proc]) -
     assert (record["state"], record["finals"], record["audio_ms"]) == ("stopped", 1, 2786)
     status, _ = http_get(f"http://127.0.0.1:{port}/api/v1/sessions/unknown-0001")
     assert status == 404
-    status, body = http_get(f"http://127.0.0.1:{stack['gw1'].port}/metrics")
+    status, body = http_get(f"http://127.0.0.1:{admin_port_of(stack['gw1'])}/metrics")
     assert status == 200
     assert b"gateway_sessions_started_total" in body

@@ -45,11 +45,14 @@ class Fleet:
 
 
 def start_fleet(run_dir: Path, log_dir: Path) -> Fleet:
-    nginx, gateway_1, gateway_2, asr, redis, asr_metrics, prometheus = distinct_free_ports(7)
+    nginx, gateway_1, gateway_2, asr, redis, asr_metrics, prometheus, admin_1, admin_2 = (
+        distinct_free_ports(9)
+    )
     env = {
         "FLEET_RUN_DIR": str(run_dir),
         "FLEET_NGINX_PORT": str(nginx),
         "FLEET_GATEWAY_PORTS": f"{gateway_1},{gateway_2}",
+        "FLEET_GATEWAY_ADMIN_PORTS": f"{admin_1},{admin_2}",
         "FLEET_ASR_PORT": str(asr),
         "FLEET_REDIS_PORT": str(redis),
         "FLEET_ASR_METRICS_PORT": str(asr_metrics),

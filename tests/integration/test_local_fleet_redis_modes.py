@@ -43,12 +43,13 @@ def free_redis_ports(mode: str) -> int:
 
 @pytest.mark.parametrize("mode", ["sentinel", "cluster"])
 async def test_fleet_in_redis_mode(mode: str, tmp_path: Path, log_dir: Path) -> None:
-    nginx, gateway_1, gateway_2, asr = distinct_free_ports(4)
+    nginx, gateway_1, gateway_2, asr, admin_1, admin_2 = distinct_free_ports(6)
     redis_port = free_redis_ports(mode)
     env = {
         "FLEET_RUN_DIR": str(tmp_path / "run"),
         "FLEET_NGINX_PORT": str(nginx),
         "FLEET_GATEWAY_PORTS": f"{gateway_1},{gateway_2}",
+        "FLEET_GATEWAY_ADMIN_PORTS": f"{admin_1},{admin_2}",
         "FLEET_ASR_PORT": str(asr),
         "FLEET_REDIS_PORT": str(redis_port),
         "ASR_ENGINE": "synthetic",

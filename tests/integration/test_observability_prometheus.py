@@ -14,7 +14,7 @@ import yaml
 
 from tests.support.audio import goforward
 from tests.support.fixtures_asr import asr_argv, asr_health_serving
-from tests.support.fixtures_gateway import gateways_behind_nginx
+from tests.support.fixtures_gateway import admin_port_of, gateways_behind_nginx
 from tests.support.fixtures_prometheus import api_get, query, start_prometheus
 from tests.support.metrics import samples, scrape
 from tests.support.processes import free_port, poll_until, running
@@ -49,7 +49,8 @@ def fleet(
         prometheus = start_prometheus(
             tmp_path_factory.mktemp("prometheus"),
             log_dir,
-            gateways=[(name, f"127.0.0.1:{pods[name].port}") for name in PODS],
+            # Metrics are on each pod's admin port (the gunicorn master's listener).
+            gateways=[(name, f"127.0.0.1:{admin_port_of(pods[name])}") for name in PODS],
             speech_servers=[("asr-cpu", f"127.0.0.1:{asr_metrics}")],
         )
         try:
@@ -171,7 +172,7 @@ def test_prometheus_evaluates_the_loaded_rules_without_error(traffic: int) -> No
 
 def test_every_metric_used_is_in_the_scraped_metrics(fleet: dict[str, Any], traffic: int) -> None:
     scraped: set[str] = set()
-    for port in [p.port for p in fleet["pods"].values()] + [fleet["asr_metrics"]]:
+    for port in [admin_port_of(p) for p in fleet["pods"].values()] + [fleet["asr_metrics"]]:
         status, text = scrape(port)
         assert status == 200
         scraped |= {name.split("{", 1)[0] for name in samples(text)}

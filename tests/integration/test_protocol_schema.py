@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from gateway.published.asyncapi import asyncapi_document
 from gateway.published.schema import protocol_schema
 from tests.support.audio import goforward
-from tests.support.fixtures_gateway import http_get, start_gateway
+from tests.support.fixtures_gateway import admin_port_of, http_get, start_gateway
 from tests.support.processes import Proc
 from tests.support.protocol_schema import SchemaCheck
 from tests.support.ws import frames, open_ws
@@ -35,6 +35,8 @@ def gateway(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[Proc]:
         redis_url=redis_url,
         riva_targets=f"127.0.0.1:{asr_server.port}",
         name="gw-schema",
+        # Off by default in production; the schema route is what this test reads.
+        env={"SERVER__DOCS_ENABLED": "true"},
     )
     try:
         yield proc
@@ -143,7 +145,7 @@ async def test_every_message_of_real_sessions_matches_the_schema(gateway: Proc) 
         await client.send({"type": "start_transcription"})
         await client.event()
         drain = urllib.request.Request(
-            f"http://127.0.0.1:{gateway.port}/admin/drain?timeout_s=2", method="POST"
+            f"http://127.0.0.1:{admin_port_of(gateway)}/admin/drain?timeout_s=2", method="POST"
         )
         drained = asyncio.to_thread(urllib.request.urlopen, drain, timeout=10)
         reconnect, _ = await asyncio.gather(client.until("reconnect"), drained)

@@ -19,7 +19,12 @@ from websockets.exceptions import InvalidStatus
 from speech_client import Audio, AudioFormat, Transcript, transcribe
 from tests.support.audio import librivox_clips, silence
 from tests.support.fixtures_asr import asr_argv, asr_health_serving
-from tests.support.fixtures_gateway import gateways_behind_nginx, http_get, start_gateway
+from tests.support.fixtures_gateway import (
+    admin_port_of,
+    gateways_behind_nginx,
+    http_get,
+    start_gateway,
+)
 from tests.support.processes import Proc, free_port, poll_until, redis_argv, start
 from tests.support.riva_direct import direct_finals
 from tests.support.ws import collect, frames, next_event, open_ws
@@ -214,7 +219,7 @@ async def test_drain_moves_20_sessions_without_loss(
         # Drain gateway 1 once every session has had a final (2 s of audio).
         await asyncio.wait_for(all_streaming.wait(), 30)
         drained = await asyncio.to_thread(
-            post, f"http://127.0.0.1:{gateways[0].port}/admin/drain?timeout_s=20"
+            post, f"http://127.0.0.1:{admin_port_of(gateways[0])}/admin/drain?timeout_s=20"
         )
         results = await asyncio.gather(*runs)
 

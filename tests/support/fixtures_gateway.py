@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,8 +32,12 @@ def start_gateway(
     name: str = "gateway",
     env: dict[str, str] | None = None,
     port: int | None = None,
+    admin_port: int | None = None,
 ) -> Proc:
+    """A gateway pod: gunicorn on `port`, its master's admin listener on `admin_port`
+    (`proc.extra["admin_port"]`, or `admin_port_of(proc)`)."""
     port = port or free_port()
+    admin_port = admin_port or free_port()
     argv = [
         str(VENV_BIN / "gunicorn"),
         "-c",
@@ -58,10 +64,12 @@ def start_gateway(
         "QUOTAS__STARTS_PER_S": "100000",
         "QUOTAS__START_BURST": "100000",
         "QUOTAS__AUDIO_HOURS_PER_DAY": "100000",
+        "ADMIN__HOST": "127.0.0.1",
+        "ADMIN__PORT": str(admin_port),
         **(env or {}),
     }
     url = f"http://127.0.0.1:{port}/api/v1/health/live"
-    return start(
+    proc = start(
         name,
         argv,
         log_dir,
@@ -69,6 +77,28 @@ def start_gateway(
         env=full_env,
         ready=lambda: http_get(url, 0.5)[0] == 200,
     )
+    proc.extra["admin_port"] = admin_port
+    return proc
+
+
+def admin_port_of(gateway: Proc) -> int:
+    """The port of the gateway's admin listener (drain, undrain, state, /metrics)."""
+    port = gateway.extra["admin_port"]
+    assert isinstance(port, int)
+    return port
+
+
+def admin_post(
+    gateway: Proc, path: str, token: str | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """POST to the gateway's admin listener; the JSON reply (raises on a non-2xx)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{admin_port_of(gateway)}{path}", method="POST"
+    )
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -136,7 +136,31 @@ seccompProfile:
 {{- add (int (ceil .Values.gateway.config.drainTimeoutSeconds)) 5 -}}
 {{- end -}}
 
-{{/* The pod's grace: the preStop wait, gunicorn's grace and a margin. */}}
+{{/* The pod's grace: the preStop hook (its wait, then the admin drain, which returns by
+     the drain deadline + 5 s), gunicorn's grace after SIGTERM, and a margin. */}}
 {{- define "speech-fleet.terminationGraceSeconds" -}}
-{{- add .Values.gateway.preStopSleepSeconds (include "speech-fleet.gunicornGraceSeconds" . | int) .Values.gateway.terminationGraceMarginSeconds -}}
+{{- $drain := include "speech-fleet.gunicornGraceSeconds" . | int -}}
+{{- add .Values.gateway.preStopSleepSeconds $drain $drain .Values.gateway.terminationGraceMarginSeconds -}}
+{{- end -}}
+
+{{/* The admin listener's bearer token: the value given, else the one already in the
+     release's Secret (kept across upgrades), else a new random one. */}}
+{{- define "speech-fleet.adminToken" -}}
+{{- if .Values.gateway.admin.token -}}
+{{- .Values.gateway.admin.token -}}
+{{- else -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "speech-fleet.secretName" .) -}}
+{{- $key := .Values.gateway.secretKeys.adminToken -}}
+{{- if and $secret $secret.data (hasKey $secret.data $key) -}}
+{{- index $secret.data $key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 40 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The headless Service of the gateways' admin port (for a ServiceMonitor only; the
+     front never uses it). */}}
+{{- define "speech-fleet.gatewayAdmin" -}}
+{{- printf "%s-admin" (include "speech-fleet.component" (dict "root" . "component" "gateway")) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}

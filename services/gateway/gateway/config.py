@@ -152,6 +152,9 @@ class ServerSettings(BaseModel):
     pod_name: str = ""
     # permessage-deflate costs CPU and memory and audio does not compress.
     ws_per_message_deflate: bool = False
+    # /docs, /redoc and /openapi.json on the public port: off in production (the schema
+    # is still built in-process by `app.openapi()`); the local fleet turns them on.
+    docs_enabled: bool = False
 
 
 class FileSettings(BaseModel):
@@ -201,6 +204,17 @@ class QuotaSettings(BaseModel):
     tenants: dict[str, TenantQuota] = {}
 
 
+class AdminSettings(BaseModel):
+    # The pod's admin listener (drain, undrain, state, /metrics), served by the gunicorn
+    # master for every worker at once (docs/admin.md). Loopback by default; the chart
+    # binds it to the pod IP, never behind the front's Service.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=1, le=65535)
+    # Bearer token every admin request must carry; None: no credential (then keep the
+    # listener on loopback). The chart always sets one.
+    token: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__", env_file=None, extra="ignore", case_sensitive=False
@@ -212,3 +226,4 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     files: FileSettings = FileSettings()
     quotas: QuotaSettings = QuotaSettings()
+    admin: AdminSettings = AdminSettings()

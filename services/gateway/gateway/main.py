@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from gateway import web
+from gateway.admin.follower import start_following
 from gateway.api.router import api_router
-from gateway.api.routes import admin, audio_transcriptions, published, realtime
+from gateway.api.routes import audio_transcriptions, published, realtime
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.files.body_limit import UploadLimit
-from gateway.observability.exposition import mount_metrics
 from gateway.observability.sampler import PodSampler
 from gateway.observability.tracing import configure_from_env
 from gateway.quotas.gate import QuotaGate
@@ -52,6 +52,11 @@ def create_app(settings: Settings) -> FastAPI:
                 name="pod-metrics",
             ),
         ]
+        # The pod's drain flag (POST /admin/drain on the master's admin listener): a
+        # worker started while the pod is drained is drained before its first session.
+        follower = start_following(service, lambda: bool(getattr(app.state, "stopping", False)))
+        if follower is not None:
+            background.append(asyncio.create_task(follower.run(), name="drain-follower"))
         # Start-up objects live forever: keep them out of every later GC pass (full
         # collections set the latency tail near saturation, DESIGN.md).
         gc.collect()
@@ -69,11 +74,19 @@ def create_app(settings: Settings) -> FastAPI:
             await store.close()
             await quotas.close()
 
-    app = FastAPI(title="Speech gateway", version="1.0.0", lifespan=lifespan)
+    # The interactive docs and the schema route only where asked (never by default in
+    # production); `app.openapi()` builds the schema in-process either way.
+    docs = settings.server.docs_enabled
+    app = FastAPI(
+        title="Speech gateway",
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.state.settings = settings
     app.include_router(api_router)
-    app.include_router(admin.router)
-    mount_metrics(app)
     app.include_router(published.root_router)
     app.include_router(web.router)
     app.include_router(audio_transcriptions.router)

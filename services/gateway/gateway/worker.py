@@ -38,6 +38,8 @@ class DrainingServer(Server):
         service = getattr(self._app.state, "service", None)
         if sig == signal.SIGTERM and not self._draining and service and self._loop:
             self._draining = True
+            # An admin undrain must not make an exiting worker accept sessions again.
+            self._app.state.stopping = True
             self._loop.call_soon_threadsafe(self._start_drain, sig, frame)
             return
         super().handle_exit(sig, frame)

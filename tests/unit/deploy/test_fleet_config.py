@@ -62,12 +62,16 @@ def test_defaults_are_the_ports_of_make_up() -> None:
     assert settings.redis_port == 6380
     assert settings.asr_metrics_port == 9400
     assert settings.prometheus_port == 9090
+    assert settings.admin_ports == (8101, 8102)
     assert settings.asr_engine == "pocketsphinx"
     assert settings.run_dir == REPO / ".run" / "fleet"
 
 
 def test_environment_overrides_every_port_and_the_engine(settings: FleetSettings) -> None:
-    assert settings.all_ports() == [18080, 18001, 18002, 18003, 15051, 16380, 19400, 19090]
+    # The gateways' admin ports last: each gateway's port + 100 unless given.
+    assert settings.all_ports() == [
+        18080, 18001, 18002, 18003, 15051, 16380, 19400, 19090, 18101, 18102, 18103,
+    ]  # fmt: skip
     assert settings.gateway_names == ["gateway-1", "gateway-2", "gateway-3"]
     assert settings.asr_engine == "synthetic"
     assert settings.redis_url == "redis://127.0.0.1:16380/0"
@@ -81,6 +85,8 @@ def test_environment_overrides_every_port_and_the_engine(settings: FleetSettings
         ({"FLEET_GATEWAY_PORTS": "8001,8001"}, "must differ"),
         ({"FLEET_NGINX_PORT": "6380"}, "must differ"),
         ({"FLEET_LOGS": "syslog"}, "FLEET_LOGS"),
+        ({"FLEET_GATEWAY_ADMIN_PORTS": "9101"}, "one port per gateway"),
+        ({"FLEET_GATEWAY_ADMIN_PORTS": "9101,8001"}, "must differ"),
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_named(
@@ -124,6 +130,10 @@ def test_gateways_run_the_agreed_command_with_their_settings(
         assert gateway.environment["REDIS__URL"] == "redis://127.0.0.1:16380/0"
         assert gateway.environment["RIVA__TARGETS"] == "127.0.0.1:15051"
         assert gateway.environment["SERVER__POD_NAME"] == f"gateway-{index}"
+        # Drain and /metrics on the master's admin listener, loopback only.
+        assert gateway.environment["ADMIN__HOST"] == "127.0.0.1"
+        assert gateway.environment["ADMIN__PORT"] == str(port + 100)
+        assert gateway.environment["SERVER__DOCS_ENABLED"] == "true"
     assert programs["asr-cpu"].command.endswith(
         "-m asr_cpu --host 127.0.0.1 --port 15051 --engine synthetic --metrics-port 19400"
     )
@@ -191,7 +201,7 @@ def test_reaper_kills_the_process_group_left_by_an_exited_program() -> None:
 def _ports(gateway_2_port: int) -> dict[str, str]:
     # Every port but gateway-2's is one nobody uses (the preflight only binds, briefly).
     free = []
-    for _ in range(6):
+    for _ in range(8):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             free.append(probe.getsockname()[1])
@@ -202,6 +212,7 @@ def _ports(gateway_2_port: int) -> dict[str, str]:
         "FLEET_REDIS_PORT": str(free[3]),
         "FLEET_ASR_METRICS_PORT": str(free[4]),
         "FLEET_PROMETHEUS_PORT": str(free[5]),
+        "FLEET_GATEWAY_ADMIN_PORTS": f"{free[6]},{free[7]}",
     }
 
 
@@ -214,10 +225,11 @@ def test_prometheus_scrapes_every_gateway_and_the_speech_server(
     conf = json.loads((settings.run_dir / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in conf["scrape_configs"]}
     gateways = {c["labels"]["pod"]: c["targets"] for c in jobs["gateway"]["static_configs"]}
+    # The gateways' metrics are on their admin ports.
     assert gateways == {
-        "gateway-1": ["127.0.0.1:18001"],
-        "gateway-2": ["127.0.0.1:18002"],
-        "gateway-3": ["127.0.0.1:18003"],
+        "gateway-1": ["127.0.0.1:18101"],
+        "gateway-2": ["127.0.0.1:18102"],
+        "gateway-3": ["127.0.0.1:18103"],
     }
     assert jobs["speech-server"]["static_configs"][0]["targets"] == ["127.0.0.1:19400"]
     assert conf["rule_files"] == [str(REPO / "helm/speech-fleet/files/rules/*.yaml")]

@@ -1,14 +1,15 @@
-"""`GET /metrics`: the pod's metrics, all workers added up under gunicorn."""
+"""The pod's metrics in Prometheus text format, all workers added up under gunicorn.
+
+Served by the admin listener (gateway/admin/server.py, in the gunicorn master), not by
+the workers' public app. No FastAPI here: the master imports this.
+"""
 
 from __future__ import annotations
 
 import os
 
-from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from starlette.requests import Request
-from starlette.responses import Response
 
 from gateway.observability.multiprocess import ENV
 
@@ -23,12 +24,6 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
-def metrics(request: Request) -> Response:
-    # A plain function: Starlette runs it in its thread pool, off the event loop,
-    # while it reads the workers' files.
-    return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
-
-
-def mount_metrics(app: FastAPI) -> None:
-    """`/metrics` answers 200 itself (a mounted app would redirect to `/metrics/`)."""
-    app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+def render_metrics() -> tuple[bytes, str]:
+    """The exposition body and its content type."""
+    return generate_latest(metrics_registry()), CONTENT_TYPE_LATEST

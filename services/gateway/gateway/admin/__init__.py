@@ -1,0 +1,1 @@
+"""The pod's closed admin surface: drain, undrain, state and metrics on the admin port."""
