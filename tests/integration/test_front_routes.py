@@ -34,6 +34,8 @@ def gateway(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[Proc]:
         redis_url=redis_url,
         riva_targets=f"127.0.0.1:{asr_server.port}",
         name="gw-front-routes",
+        # The API docs on, so that the test below can show NGINX closes a route the pod has.
+        env={"SERVER__DOCS_ENABLED": "true"},
     )
     yield proc
     proc.stop()
@@ -121,8 +123,9 @@ def test_everything_else_gets_404_from_nginx_itself(nginx: Proc, method: str, pa
 
 
 def test_closed_paths_exist_on_the_pod_and_were_never_proxied(nginx: Proc, gateway: Proc) -> None:
-    # What NGINX closes is there on the pod's own port (so the 404s above mean something),
-    for path in ("/metrics", "/openapi.json"):
+    # What NGINX closes is there on the pod's own port (so the 404s above mean something;
+    # /metrics and /admin are on the pod's admin port, tests/integration/test_admin.py),
+    for path in ("/openapi.json", "/docs", "/asyncapi.json"):
         assert request(gateway.port, "GET", path)[0] == 200
     # ...and the drains sent through NGINX never reached it: the pod is still ready.
     assert request(nginx.port, "POST", "/admin/drain?timeout_s=1")[0] == 404
