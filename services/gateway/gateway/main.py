@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from gateway import web
 from gateway.api.router import api_router
 from gateway.api.routes import admin, audio_transcriptions, published, realtime
+from gateway.auth.authenticator import Authenticator
+from gateway.auth.refusal import AuthConfigError
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.files.body_limit import UploadLimit
@@ -21,6 +23,7 @@ from gateway.observability.sampler import PodSampler
 from gateway.observability.tracing import configure_from_env
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
+from gateway.store.deletion import SessionDeletion
 from gateway.store.redis_store import SessionStore
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
         registry = SessionRegistry(settings.limits)
         service = SessionService(settings, store, backend, registry)
         app.state.service = service
+        deletion = SessionDeletion.from_settings(
+            settings.redis, store, default_ttl_s=settings.limits.session_ttl_s
+        )
+        app.state.session_deletion = deletion
         background = [
             asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
             asyncio.create_task(service.watch_takeovers(), name="takeovers"),
@@ -64,10 +71,12 @@ def create_app(settings: Settings) -> FastAPI:
             if discovery is not None:
                 await discovery.close()
             await backend.close()
+            await deletion.close()
             await store.close()
 
     app = FastAPI(title="Speech gateway", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.authenticator = _authenticator(settings)
     app.include_router(api_router)
     app.include_router(admin.router)
     mount_metrics(app)
@@ -81,6 +90,16 @@ def create_app(settings: Settings) -> FastAPI:
     )  # fmt: skip
     app.mount(web.STATIC_PATH, web.static_files(), name="static")
     return app
+
+
+def _authenticator(settings: Settings) -> Authenticator:
+    # Checked when the app is built: a gateway that would let everyone in, or no one,
+    # does not start (gunicorn's worker fails to boot with this line).
+    try:
+        return Authenticator.from_settings(settings.auth)
+    except AuthConfigError as exc:
+        log.critical("gateway not started: %s", exc)
+        raise
 
 
 def create_app_from_env() -> FastAPI:
