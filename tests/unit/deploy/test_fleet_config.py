@@ -124,6 +124,8 @@ def test_gateways_run_the_agreed_command_with_their_settings(
         assert gateway.environment["REDIS__URL"] == "redis://127.0.0.1:16380/0"
         assert gateway.environment["RIVA__TARGETS"] == "127.0.0.1:15051"
         assert gateway.environment["SERVER__POD_NAME"] == f"gateway-{index}"
+        # A development fleet: without it every gateway would refuse to start.
+        assert gateway.environment["AUTH__REQUIRED"] == "false"
     assert programs["asr-cpu"].command.endswith(
         "-m asr_cpu --host 127.0.0.1 --port 15051 --engine synthetic --metrics-port 19400"
     )

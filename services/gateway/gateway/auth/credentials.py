@@ -33,8 +33,7 @@ def find_credential(
             BEARER_PROTOCOL_PREFIX
         ):
             return protocol[len(BEARER_PROTOCOL_PREFIX) :]
-    token = query.get("access_token")
-    return token or None
+    return query.get("access_token") or None
 
 
 def selected_subprotocol(offered: Sequence[str], preferred: str | None = None) -> str | None:

@@ -25,9 +25,7 @@ MIN_SECRET_BYTES = 32
 
 
 class SessionTokens:
-    def __init__(
-        self, secret: str, ttl_s: int, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, secret: str, ttl_s: int, *, clock: Callable[[], float] = time.time) -> None:
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise AuthConfigError(
                 f"AUTH__SESSION_TOKEN_SECRET must be at least {MIN_SECRET_BYTES} bytes"

@@ -89,4 +89,3 @@ class SessionDeletion:
 
     async def close(self) -> None:
         await self._client.aclose()
-
