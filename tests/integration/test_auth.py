@@ -1,0 +1,429 @@
+"""Authentication and tenant isolation, through NGINX, on real gateways with AUTH__ on:
+API keys from a file, an identity provider's JWTs (its JWKS served over HTTP on
+127.0.0.1), the gateway's session tokens; every refusal happens before the upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
+
+from gateway.auth.keys import main as keys_command
+from tests.support.audio import goforward
+from tests.support.fixtures_gateway import gateways_behind_nginx
+from tests.support.identity_provider import AUDIENCE, ISSUER, SigningKey, serve_jwks
+from tests.support.processes import REPO, VENV_BIN, Proc, free_port, poll_until
+from tests.support.ws import collect, frames, next_event, open_ws, start
+
+pytestmark = pytest.mark.integration
+
+SECRET = "fleet-wide-session-token-secret-0123456789"
+GOFORWARD = ["go forward ten meters"]
+
+
+class Fleet:
+    def __init__(self, nginx: Proc, pods: list[Proc], keys_file: Path, idp: SigningKey) -> None:
+        self.nginx = nginx
+        self.pods = pods
+        self.keys_file = keys_file
+        self.idp = idp
+        self.keys: dict[str, str] = {}  # tenant -> API key
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.nginx.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.nginx.port}"
+
+    def add_key(self, tenant: str) -> str:
+        return add_key(self.keys_file, tenant)
+
+
+def add_key(path: Path, tenant: str) -> str:
+    """A new key through the documented command; returns the key it printed once."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert keys_command(["--file", str(path), "add", "--tenant", tenant]) == 0
+    return out.getvalue().strip()
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    log_dir: Path, redis_url: str, asr_server: Proc, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
+    keys_file = tmp_path_factory.mktemp("auth") / "api-keys.json"
+    acme_key, globex_key = add_key(keys_file, "acme"), add_key(keys_file, "globex")
+    idp = SigningKey.rsa()
+    with serve_jwks([idp, SigningKey.ec()]) as jwks:
+        env = {
+            "AUTH__REQUIRED": "true",
+            "AUTH__API_KEYS_FILE": str(keys_file),
+            "AUTH__JWT__JWKS_URL": jwks.url,
+            "AUTH__JWT__ISSUER": ISSUER,
+            "AUTH__JWT__AUDIENCE": AUDIENCE,
+            "AUTH__SESSION_TOKEN_SECRET": SECRET,
+        }
+        with gateways_behind_nginx(
+            log_dir,
+            redis_url=redis_url,
+            riva_targets=f"127.0.0.1:{asr_server.port}",
+            names=["gw-auth-1", "gw-auth-2"],
+            env=env,
+        ) as (pods, nginx):
+            fleet = Fleet(nginx, list(pods.values()), keys_file, idp)
+            fleet.keys = {"acme": acme_key, "globex": globex_key}
+            yield fleet
+
+
+def new_id(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}"
+
+
+def bearer(token: str) -> dict[str, Any]:
+    return {"additional_headers": {"Authorization": f"Bearer {token}"}}
+
+
+async def refusal(base: str, session_id: str, **kwargs: Any) -> tuple[int, str, Headers]:
+    """The status, body and headers of an upgrade that must be refused."""
+    with pytest.raises(InvalidStatus) as refused:
+        await open_ws(base, session_id, **kwargs)  # a socket would fail the test anyway
+    response = refused.value.response
+    return response.status_code, response.body.decode(), response.headers
+
+
+async def transcribe(ws: ClientConnection, audio: bytes) -> tuple[dict[str, Any], list[str]]:
+    """Start, stream, stop: (transcription_started, final texts)."""
+    started = await start(ws)
+    assert started["event"] == "transcription_started", started
+    for frame in frames(audio, 3200):
+        await ws.send(frame)
+    await ws.send(json.dumps({"type": "stop_transcription"}))
+    run = await collect(ws)
+    assert run.of("transcription_stopped"), run.events
+    return started, run.final_texts
+
+
+def http(
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    body: object = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, Message]:
+    data = None if body is None else json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if token is not None:
+        all_headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None, response.headers
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        return err.code, json.loads(raw) if raw else None, err.headers
+
+
+def session_token(fleet: Fleet, credential: str, session_id: str, base: str | None = None) -> str:
+    status, body, headers = http(
+        "POST",
+        f"{base or fleet.http}/api/v1/tokens",
+        token=credential,
+        body={"session_id": session_id},
+    )
+    assert status == 200, body
+    assert headers.get("Cache-Control") == "no-store"
+    assert body["session_id"] == session_id
+    return str(body["access_token"])
+
+
+# ---- the matrix: every refusal before the upgrade ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("no credentials", 401),
+        ("bad key", 401),
+        ("bad key in the query", 401),
+        ("expired token", 401),
+        ("wrong audience", 401),
+        ("wrong issuer", 401),
+        ("token without a tenant", 401),
+        ("key of a revoked format", 401),
+        ("session token for another session", 403),
+    ],
+)
+async def test_the_auth_matrix_through_nginx(fleet: Fleet, case: str, expected: int) -> None:
+    idp = fleet.idp
+    session_id = new_id("matrix")
+    kwargs: dict[str, Any] = {}
+    if case == "bad key":
+        kwargs = bearer("sgk_abcdefabcdef_" + "A" * 43)
+    elif case == "bad key in the query":
+        session_id += "?access_token=sgk_nope"
+    elif case == "expired token":
+        kwargs = bearer(idp.token(expires_in_s=-600))
+    elif case == "wrong audience":
+        kwargs = bearer(idp.token(audience="another-service"))
+    elif case == "wrong issuer":
+        kwargs = bearer(idp.token(issuer="https://elsewhere.test"))
+    elif case == "token without a tenant":
+        kwargs = bearer(idp.token(tenant=None))
+    elif case == "key of a revoked format":
+        kwargs = bearer("Zm9vYmFy")
+    elif case == "session token for another session":
+        kwargs = bearer(session_token(fleet, fleet.keys["acme"], new_id("other")))
+    status, body, headers = await refusal(fleet.ws, session_id, **kwargs)
+    assert status == expected, body
+    assert body.startswith("unauthorized: "), body
+    if expected == 401:
+        assert headers.get("WWW-Authenticate", "").startswith("Bearer")
+
+
+async def test_a_valid_key_opens_a_session(fleet: Fleet) -> None:
+    async with await open_ws(fleet.ws, new_id("key"), **bearer(fleet.keys["acme"])) as ws:
+        _, texts = await transcribe(ws, goforward())
+    assert texts == GOFORWARD
+
+
+async def test_a_valid_jwt_opens_a_session_from_the_query(fleet: Fleet) -> None:
+    token = fleet.idp.token(tenant="acme")
+    async with await open_ws(fleet.ws, f"{new_id('jwt')}?access_token={token}") as ws:
+        _, texts = await transcribe(ws, goforward())
+    assert texts == GOFORWARD
+
+
+async def test_a_session_token_in_the_sub_protocol_as_a_browser_sends_it(fleet: Fleet) -> None:
+    # The page's flow: its site's backend exchanged the key for a token for one session.
+    session_id = new_id("page")
+    # Minted by one pod, accepted by whichever NGINX picks: the secret is the fleet's.
+    pod_base = f"http://127.0.0.1:{fleet.pods[0].port}"
+    token = session_token(fleet, fleet.keys["acme"], session_id, base=pod_base)
+    offered = [f"bearer.{token}", "speech.v1"]
+    async with await open_ws(fleet.ws, session_id, subprotocols=offered) as ws:
+        assert ws.subprotocol == "speech.v1"  # never the token echoed when avoidable
+        _, texts = await transcribe(ws, goforward())
+    assert texts == GOFORWARD
+    # Only a bearer one offered: it is echoed (a browser fails the handshake otherwise).
+    again = session_token(fleet, fleet.keys["acme"], session_id)
+    async with await open_ws(fleet.ws, session_id, subprotocols=[f"bearer.{again}"]) as ws:
+        assert ws.subprotocol == f"bearer.{again}"
+
+
+async def test_the_token_endpoint_wants_a_key_or_jwt_in_the_header(fleet: Fleet) -> None:
+    url = f"{fleet.http}/api/v1/tokens"
+    body = {"session_id": new_id("tok")}
+    status, _, headers = http("POST", url, body=body)
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    # A key in the query string is not taken here (it would end up in logs).
+    status, _, _ = http("POST", f"{url}?access_token={fleet.keys['acme']}", body=body)
+    assert status == 401
+    token = session_token(fleet, fleet.keys["acme"], body["session_id"])
+    status, _, _ = http("POST", url, token=token, body=body)
+    assert status == 403  # a session token cannot mint more
+    assert session_token(fleet, fleet.idp.token(tenant="acme"), body["session_id"])
+    status, _, _ = http("POST", url, token=fleet.keys["acme"], body={"session_id": "bad id!"})
+    assert status == 422
+
+
+# ---- tenants ----------------------------------------------------------------------------------
+
+
+async def test_two_tenants_use_the_same_session_id_at_once(fleet: Fleet) -> None:
+    session_id = new_id("shared")
+
+    async def run(credential: str) -> tuple[dict[str, Any], list[str]]:
+        async with await open_ws(fleet.ws, session_id, **bearer(credential)) as ws:
+            return await transcribe(ws, goforward())
+
+    (a_started, a_texts), (b_started, b_texts) = await asyncio.gather(
+        run(fleet.keys["acme"]), run(fleet.idp.token(tenant="globex"))
+    )
+    assert a_texts == b_texts == GOFORWARD
+    assert a_started["session_id"] == b_started["session_id"] == session_id
+    assert a_started["resume_token"] != b_started["resume_token"]
+
+
+async def test_a_tenant_cannot_resume_read_or_delete_another_tenants_session(
+    fleet: Fleet, redis_url: str
+) -> None:
+    acme, globex = fleet.keys["acme"], fleet.keys["globex"]
+    session_id = new_id("isolated")
+    async with await open_ws(fleet.ws, session_id, **bearer(globex)) as ws:
+        started, texts = await transcribe(ws, goforward())
+    assert texts == GOFORWARD
+    # Resume with globex's own resume token, but acme's key: not acme's session.
+    async with await open_ws(fleet.ws, session_id, **bearer(acme)) as ws:
+        resume = {
+            "type": "resume_transcription",
+            "resume_token": started["resume_token"],
+            "last_seq": 0,
+        }
+        await ws.send(json.dumps(resume))
+        error = await next_event(ws)
+    assert (error["event"], error["code"]) == ("error", "session_not_found")
+    record_url = f"{fleet.http}/api/v1/sessions/{session_id}"
+    assert http("GET", record_url, token=acme)[0] == 404
+    assert http("DELETE", record_url, token=acme)[0] == 404
+    assert http("GET", record_url)[0] == 401
+    status, record, _ = http("GET", record_url, token=globex)
+    assert status == 200
+    assert (record["session_id"], record["state"], record["finals"]) == (session_id, "stopped", 1)
+    assert "owner" not in record  # pod names stay inside
+    # A session token reads its own session only.
+    own = session_token(fleet, globex, session_id)
+    assert http("GET", record_url, token=own)[0] == 200
+    other = session_token(fleet, globex, new_id("else"))
+    assert http("GET", record_url, token=other)[0] == 403
+    # Its owner deletes it: record and finals gone.
+    assert http("DELETE", record_url, token=globex)[0] == 204
+    assert http("GET", record_url, token=globex)[0] == 404
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert not client.exists(f"speech:{{globex/{session_id}}}:finals")
+
+
+async def test_deleting_a_live_session_stops_its_driver_and_it_stays_deleted(
+    fleet: Fleet, redis_url: str
+) -> None:
+    key = fleet.keys["acme"]
+    session_id = new_id("live-del")
+    async with await open_ws(fleet.ws, session_id, **bearer(key)) as ws:
+        started = await start(ws)
+        assert started["event"] == "transcription_started"
+        audio = goforward()
+        for frame in frames(audio, 3200):
+            await ws.send(frame)
+        record_url = f"{fleet.http}/api/v1/sessions/{session_id}"
+        # The final is persisted before it is sent: wait for it, then delete.
+        while (await next_event(ws)).get("is_final") is not True:
+            pass
+        assert http("DELETE", record_url, token=key)[0] == 204
+        run = await collect(ws, wait_s=15)
+    assert [(e["event"], e.get("code")) for e in run.of("error")] == [
+        ("error", "session_taken_over")
+    ]
+    assert run.close_code == 1008
+    meta = f"speech:{{acme/{session_id}}}:meta"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    # The driver's last writes (it detached) were fenced: nothing was rebuilt.
+    assert client.hget(meta, "state") == "deleted"
+    assert client.hget(meta, "token_hash") is None
+    assert not client.exists(f"speech:{{acme/{session_id}}}:finals")
+    assert http("GET", record_url, token=key)[0] == 404
+    # Its resume token no longer opens anything.
+    async with await open_ws(fleet.ws, session_id, **bearer(key)) as ws:
+        resume = {
+            "type": "resume_transcription",
+            "resume_token": started["resume_token"],
+            "last_seq": 0,
+        }
+        await ws.send(json.dumps(resume))
+        assert (await next_event(ws))["code"] == "session_not_found"
+
+
+# ---- keys without a restart; the other routes -------------------------------------------------
+
+
+async def test_a_key_added_or_revoked_in_the_file_counts_without_a_restart(fleet: Fleet) -> None:
+    key = fleet.add_key("initech")
+    url = f"{fleet.http}/api/v1/tokens"
+    body = {"session_id": new_id("reload")}
+    # Every pod re-reads the file within about a second of its change.
+    for pod in fleet.pods:
+        pod_url = f"http://127.0.0.1:{pod.port}/api/v1/tokens"
+        poll_until(
+            lambda u=pod_url: http("POST", u, token=key, body=body)[0] == 200, 10.0, "the new key"
+        )
+    async with await open_ws(fleet.ws, new_id("reload"), **bearer(key)) as ws:
+        assert (await start(ws))["event"] == "transcription_started"
+    key_id = key.split("_")[1]
+    assert keys_command(["--file", str(fleet.keys_file), "revoke", "--id", key_id]) == 0
+    for pod in fleet.pods:
+        pod_url = f"http://127.0.0.1:{pod.port}/api/v1/tokens"
+        poll_until(
+            lambda u=pod_url: http("POST", u, token=key, body=body)[0] == 401,
+            10.0,
+            "the revocation",
+        )
+    status, _, _ = await refusal(fleet.ws, new_id("revoked"), **bearer(key))
+    assert status == 401
+    assert http("POST", url, token=fleet.keys["acme"], body=body)[0] == 200
+
+
+async def test_the_openai_routes_need_a_credential_too(fleet: Fleet) -> None:
+    status, _, headers = http("POST", f"{fleet.http}/v1/audio/transcriptions")
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    with pytest.raises(InvalidStatus) as realtime:
+        async with connect(f"{fleet.ws}/v1/realtime?intent=transcription", open_timeout=10):
+            pass
+    assert realtime.value.response.status_code == 401
+    async with connect(
+        f"{fleet.ws}/v1/realtime?intent=transcription",
+        additional_headers={"Authorization": f"Bearer {fleet.keys['acme']}"},
+        subprotocols=["realtime"],  # type: ignore[list-item]
+        open_timeout=10,
+    ) as ws:
+        assert ws.subprotocol == "realtime"
+    # Riva's client: the client_secret of transcription_sessions is a session token.
+    status, session, _ = http(
+        "POST",
+        f"{fleet.http}/v1/realtime/transcription_sessions",
+        token=fleet.keys["acme"],
+        body={},
+    )
+    assert status == 200
+    secret = session["client_secret"]["value"]
+    async with connect(
+        f"{fleet.ws}/v1/realtime?intent=transcription",
+        subprotocols=["realtime", f"realtime-token.{secret}"],  # type: ignore[list-item]
+        open_timeout=10,
+    ) as ws:
+        assert ws.subprotocol == "realtime"
+    with pytest.raises(InvalidStatus) as forged:
+        await connect(
+            f"{fleet.ws}/v1/realtime?intent=transcription",
+            subprotocols=["realtime", "realtime-token.a.b.c"],  # type: ignore[list-item]
+            open_timeout=10,
+        )
+    assert forged.value.response.status_code == 401
+
+
+def test_a_gateway_without_a_credential_source_refuses_to_start(log_dir: Path) -> None:
+    port = free_port()
+    argv = [
+        str(VENV_BIN / "gunicorn"),
+        "-c",
+        "services/gateway/gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "gateway.main:create_app_from_env()",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("AUTH__")}
+    env.update(WEB_CONCURRENCY="1", SERVER__POD_NAME="gw-no-auth-source")
+    done = subprocess.run(
+        argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode != 0
+    for name in ("AUTH__API_KEYS_FILE", "AUTH__JWT__JWKS_URL", "AUTH__REQUIRED=false"):
+        assert name in done.stderr
