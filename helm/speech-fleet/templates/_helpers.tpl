@@ -140,3 +140,8 @@ seccompProfile:
 {{- define "speech-fleet.terminationGraceSeconds" -}}
 {{- add .Values.gateway.preStopSleepSeconds (include "speech-fleet.gunicornGraceSeconds" . | int) .Values.gateway.terminationGraceMarginSeconds -}}
 {{- end -}}
+
+{{/* The Secret holding the gateway's API keys file: the operator's, or the chart's own. */}}
+{{- define "speech-fleet.apiKeysSecret" -}}
+{{- default (include "speech-fleet.component" (dict "root" . "component" "gateway-api-keys")) .Values.gateway.auth.apiKeys.existingSecret -}}
+{{- end -}}
