@@ -24,6 +24,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 
 from gateway.auth.keys import main as keys_command
+from speech_client.cli import parse_args, run_transcribe
+from tests.support.audio import GOFORWARD as GOFORWARD_FILE
 from tests.support.audio import goforward
 from tests.support.fixtures_gateway import gateways_behind_nginx
 from tests.support.identity_provider import AUDIENCE, ISSUER, SigningKey, serve_jwks
@@ -339,6 +341,22 @@ async def test_deleting_a_live_session_stops_its_driver_and_it_stays_deleted(
         }
         await ws.send(json.dumps(resume))
         assert (await next_event(ws))["code"] == "session_not_found"
+
+
+async def test_the_cli_sends_its_token_and_says_why_it_was_refused(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    args = parse_args(["transcribe", str(GOFORWARD_FILE), "--url", fleet.ws, "--speed", "0"])
+    assert await run_transcribe(args, out, err) != 0
+    assert "HTTP 401" in err.getvalue()
+    assert "unauthorized: credentials required" in err.getvalue()
+    # SPEECH_TOKEN, as --token's default, goes out as Authorization: Bearer.
+    monkeypatch.setenv("SPEECH_TOKEN", fleet.keys["globex"])
+    out, err = io.StringIO(), io.StringIO()
+    args = parse_args(["transcribe", str(GOFORWARD_FILE), "--url", fleet.ws, "--speed", "0"])
+    assert await run_transcribe(args, out, err) == 0, err.getvalue()
+    assert out.getvalue().strip() == GOFORWARD[0]
 
 
 # ---- keys without a restart; the other routes -------------------------------------------------
