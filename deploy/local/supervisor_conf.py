@@ -79,8 +79,9 @@ def fleet_programs(
                     **gateway_redis_env(settings),
                     "RIVA__TARGETS": f"{HOST}:{settings.asr_port}",
                     "SERVER__POD_NAME": name,
-                    # A development fleet: no credentials (docs/auth.md turns them on).
-                    "AUTH__REQUIRED": "false",
+                    # A development fleet: no credentials unless asked for
+                    # (AUTH__REQUIRED=true AUTH__API_KEYS_FILE=... make up; docs/auth.md).
+                    "AUTH__REQUIRED": os.environ.get("AUTH__REQUIRED", "false"),
                     # gunicorn puts its control socket (gunicornc) in $XDG_RUNTIME_DIR, else
                     # in ~/.gunicorn: one path for every gunicorn of the user. One each.
                     "XDG_RUNTIME_DIR": str(settings.run_dir / name),
