@@ -445,3 +445,11 @@ def test_a_gateway_without_a_credential_source_refuses_to_start(log_dir: Path) -
     assert done.returncode != 0
     for name in ("AUTH__API_KEYS_FILE", "AUTH__JWT__JWKS_URL", "AUTH__REQUIRED=false"):
         assert name in done.stderr
+
+
+def test_no_credential_reaches_the_gateway_logs(fleet: Fleet) -> None:
+    # Last in the module: every test above sent keys and tokens, some in the query.
+    text = "".join(pod.log.read_text() for pod in fleet.pods)
+    assert "access_token=[redacted]" in text  # the lines are there, the values not
+    assert "eyJ" not in text
+    assert "sgk_" not in text

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from gateway import web
 from gateway.api.router import api_router
 from gateway.api.routes import admin, audio_transcriptions, published, realtime
+from gateway.auth import redaction
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.refusal import AuthConfigError
 from gateway.backends.riva import RivaBackend
@@ -77,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Speech gateway", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.authenticator = _authenticator(settings)
+    redaction.install()
     app.include_router(api_router)
     app.include_router(admin.router)
     mount_metrics(app)

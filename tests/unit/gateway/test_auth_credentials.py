@@ -130,3 +130,23 @@ def test_auth_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert settings.auth.required is False
     assert settings.auth.jwt.algorithms == ["ES256"]
     assert SECRET not in repr(settings)
+
+
+def test_a_query_credential_never_reaches_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from gateway.auth import redaction
+
+    redaction.install()
+    redaction.install()  # idempotent
+    logger = logging.getLogger("uvicorn.error")
+    assert sum(isinstance(f, redaction.RedactCredentials) for f in logger.filters) == 1
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        logger.info(
+            '%s - "WebSocket %s" %d',
+            "127.0.0.1:1",
+            "/api/v1/transcribe/s-1?x=1&access_token=eyJ.a.b",
+            401,
+        )
+    assert "eyJ" not in caplog.text
+    assert "/api/v1/transcribe/s-1?x=1&access_token=[redacted]" in caplog.text
