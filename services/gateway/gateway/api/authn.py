@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket
 
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.credentials import find_credential
-from gateway.auth.principal import Principal
+from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.auth.refusal import AuthRefused
 from gateway.observability import events
 
@@ -35,6 +35,8 @@ def challenge(refused: AuthRefused) -> dict[str, str]:
 async def get_principal(conn: HTTPConnection) -> Principal:
     """The caller of a REST route (header or `?access_token=`); 401/403 otherwise."""
     authenticator = get_authenticator(conn)
+    if not authenticator.required:
+        return ANONYMOUS  # credentials, even malformed ones, are not looked at
     try:
         return await authenticator.authenticate(find_credential(conn.headers, conn.query_params))
     except AuthRefused as refused:
@@ -50,6 +52,8 @@ async def socket_principal(scope: Scope, session_id: str | None = None) -> Princ
     `session_id`, a session token for another id is refused (403)."""
     conn = HTTPConnection(scope)
     authenticator = get_authenticator(conn)
+    if not authenticator.required:
+        return ANONYMOUS
     credential = find_credential(conn.headers, conn.query_params, scope.get("subprotocols") or ())
     if session_id is None:
         return await authenticator.authenticate(credential)

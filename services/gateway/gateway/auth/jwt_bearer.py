@@ -152,5 +152,6 @@ class JwtVerifier:
         tenant = claims.get(s.tenant_claim)
         if not isinstance(tenant, str) or not TENANT_RE.fullmatch(tenant):
             raise unauthorized(f"token lacks a valid {s.tenant_claim} claim")
-        subject = claims.get("sub")
+        # For logs and audit: bounded, whatever the provider puts there.
+        subject = str(claims.get("sub") or "")[:128]
         return Principal(tenant=tenant, subject=f"jwt:{subject}" if subject else "jwt")

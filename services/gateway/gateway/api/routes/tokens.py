@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 from gateway.api.authn import challenge, get_authenticator
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.credentials import find_credential
-from gateway.auth.principal import Principal
+from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.auth.refusal import AuthRefused
 from gateway.observability import events
 from gateway.protocol import SESSION_ID_RE
@@ -39,6 +39,8 @@ async def header_principal(conn: HTTPConnection) -> Principal:
     """The caller, from the Authorization header only: a long-lived key in a query
     string ends up in browser histories and proxy logs."""
     authenticator = get_authenticator(conn)
+    if not authenticator.required:
+        return ANONYMOUS
     try:
         return await authenticator.authenticate(find_credential(conn.headers, {}))
     except AuthRefused as refused:
