@@ -82,6 +82,9 @@ async def test_another_key_and_the_hs256_confusion_are_refused(
     verifier = static_verifier(rsa_key, tmp_path)
     with pytest.raises(AuthRefused, match="invalid token"):
         await verifier.verify(SigningKey.rsa("rsa-1").token())
+    # An ES256 token whose kid names the RSA key: a key of the wrong type, still a 401.
+    with pytest.raises(AuthRefused, match="invalid token"):
+        await verifier.verify(SigningKey.ec("rsa-1").token())
     # HS256 signed with the public key as the secret: the classic algorithm confusion.
     forged = jwt.encode(
         {"iss": ISSUER, "aud": AUDIENCE, "tenant": "acme", "exp": 2**31},

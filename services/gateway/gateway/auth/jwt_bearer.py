@@ -147,7 +147,9 @@ class JwtVerifier:
             raise unauthorized("token issuer not accepted") from None
         except jwt.MissingRequiredClaimError as exc:
             raise unauthorized(f"token lacks the {exc.claim} claim") from None
-        except jwt.InvalidTokenError:
+        except (jwt.PyJWTError, TypeError, ValueError):
+            # Also a key of another type than the token's algorithm (an ES256 token and
+            # an RSA key): PyJWT raises TypeError or InvalidKeyError for those.
             raise unauthorized("invalid token") from None
         tenant = claims.get(s.tenant_claim)
         if not isinstance(tenant, str) or not TENANT_RE.fullmatch(tenant):

@@ -63,7 +63,7 @@ class SessionTokens:
             )
         except jwt.ExpiredSignatureError:
             raise unauthorized("token expired") from None
-        except jwt.InvalidTokenError:
+        except jwt.PyJWTError:
             raise unauthorized("invalid token") from None
         tenant, session_id = claims.get("tenant"), claims.get("sid")
         # Tenant "" is a token issued while authentication was off: never valid with it on.
