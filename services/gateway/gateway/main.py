@@ -22,6 +22,7 @@ from gateway.files.body_limit import UploadLimit
 from gateway.observability.exposition import mount_metrics
 from gateway.observability.sampler import PodSampler
 from gateway.observability.tracing import configure_from_env
+from gateway.quotas.gate import QuotaGate
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
 from gateway.store.deletion import SessionDeletion
@@ -44,7 +45,8 @@ def create_app(settings: Settings) -> FastAPI:
 
             discovery = start_discovery(settings.riva, backend)
         registry = SessionRegistry(settings.limits)
-        service = SessionService(settings, store, backend, registry)
+        quotas = QuotaGate.from_settings(settings)
+        service = SessionService(settings, store, backend, registry, quotas=quotas)
         app.state.service = service
         deletion = SessionDeletion.from_settings(
             settings.redis, store, default_ttl_s=settings.limits.session_ttl_s
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
             await backend.close()
             await deletion.close()
             await store.close()
+            await quotas.close()
 
     app = FastAPI(title="Speech gateway", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings

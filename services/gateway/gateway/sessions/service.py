@@ -30,6 +30,7 @@ from gateway.protocol import (
     TranscriptionStopped,
     client_message_adapter,
 )
+from gateway.quotas.gate import QuotaGate
 from gateway.sessions.admission import Admission
 from gateway.sessions.client_socket import ClientGone, ClientSocket
 from gateway.sessions.failures import (
@@ -63,6 +64,7 @@ class SessionService:
         store: SessionStore,
         backend: RivaBackend,
         registry: SessionRegistry,
+        quotas: QuotaGate | None = None,
     ) -> None:
         self._settings = settings
         self._limits = settings.limits
@@ -72,6 +74,8 @@ class SessionService:
         self.registry = registry
         self.admission = Admission(settings.limits)
         self.draining = False
+        # Fleet-wide quotas per tenant (gateway/quotas); none when not given.
+        self.quotas = quotas if quotas is not None else QuotaGate.off()
 
     async def handle(
         self, transport: ClientSocket, session_id: str, principal: Principal = ANONYMOUS
@@ -82,6 +86,7 @@ class SessionService:
         (its tenant's), which is the id the store, the registry and the logs use."""
         session: LiveSession | None = None
         outcome = "error"
+        quota_added = False
         key = principal.key(session_id)
         traced = tracing.start_session(key, self.owner)
         try:
@@ -89,6 +94,9 @@ class SessionService:
             self._admit(key)
             self.admission.opening += 1
             try:
+                # Quotas: count the session for its tenant, or raise the refusal.
+                new = isinstance(opening, StartTranscription)
+                quota_added = await self.quotas.admit(principal.tenant, key, new=new)
                 if isinstance(opening, StartTranscription):
                     session = await self._start(transport, key, session_id, opening.config)
                 else:
@@ -109,6 +117,9 @@ class SessionService:
                 self.registry.remove(session)
                 if not session.finished:
                     await self._detach(session)
+            # Quotas: count its last audio; free its place unless it may be resumed.
+            resumable = session is not None and not session.finished
+            await self.quotas.ended(key, session, added=quota_added, keep=resumable)
             metrics.SESSIONS_ENDED.labels(outcome).inc()
             tracing.end_session(traced, session, outcome)
 
@@ -378,6 +389,9 @@ class SessionService:
                 self.registry.tick()
                 if ticks % renew_every == 0:
                     await self.renew_leases()
+                # Quotas: this pod's sessions' leases and audio, one pipeline for all.
+                if self.quotas.due(ticks):
+                    await self.quotas.renew(self.registry.sessions.values())
             except Exception:
                 log.exception("housekeeping failed")
 
