@@ -91,3 +91,10 @@ def test_a_jwks_url_without_issuer_and_audience_does_not_render() -> None:
 def test_the_schema_refuses_a_symmetric_algorithm() -> None:
     with pytest.raises(helm.HelmValuesError, match="algorithms"):
         validate_values({"gateway": {"auth": {"jwt": {"algorithms": ["HS256"]}}}})
+
+
+def test_the_gateway_api_route_carries_the_token_endpoint() -> None:
+    objects, _ = render({"httpRoute": {"enabled": True, "parentRefs": [{"name": "public"}]}})
+    (route,) = find(objects, "HTTPRoute")
+    paths = [m["path"]["value"] for rule in route.obj["spec"]["rules"] for m in rule["matches"]]
+    assert "/api/v1/tokens" in paths
