@@ -5,7 +5,6 @@ API keys from a file, an identity provider's JWTs (its JWKS served over HTTP on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import os
@@ -27,14 +26,14 @@ from gateway.auth.keys import main as keys_command
 from speech_client.cli import parse_args, run_transcribe
 from tests.support.audio import GOFORWARD as GOFORWARD_FILE
 from tests.support.audio import goforward
+from tests.support.auth_env import add_key, auth_env
 from tests.support.fixtures_gateway import gateways_behind_nginx
-from tests.support.identity_provider import AUDIENCE, ISSUER, SigningKey, serve_jwks
+from tests.support.identity_provider import SigningKey, serve_jwks
 from tests.support.processes import REPO, VENV_BIN, Proc, free_port, poll_until
 from tests.support.ws import collect, frames, next_event, open_ws, start
 
 pytestmark = pytest.mark.integration
 
-SECRET = "fleet-wide-session-token-secret-0123456789"
 GOFORWARD = ["go forward ten meters"]
 
 
@@ -58,14 +57,6 @@ class Fleet:
         return add_key(self.keys_file, tenant)
 
 
-def add_key(path: Path, tenant: str) -> str:
-    """A new key through the documented command; returns the key it printed once."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        assert keys_command(["--file", str(path), "add", "--tenant", tenant]) == 0
-    return out.getvalue().strip()
-
-
 @pytest.fixture(scope="module")
 def fleet(
     log_dir: Path, redis_url: str, asr_server: Proc, tmp_path_factory: pytest.TempPathFactory
@@ -74,14 +65,7 @@ def fleet(
     acme_key, globex_key = add_key(keys_file, "acme"), add_key(keys_file, "globex")
     idp = SigningKey.rsa()
     with serve_jwks([idp, SigningKey.ec()]) as jwks:
-        env = {
-            "AUTH__REQUIRED": "true",
-            "AUTH__API_KEYS_FILE": str(keys_file),
-            "AUTH__JWT__JWKS_URL": jwks.url,
-            "AUTH__JWT__ISSUER": ISSUER,
-            "AUTH__JWT__AUDIENCE": AUDIENCE,
-            "AUTH__SESSION_TOKEN_SECRET": SECRET,
-        }
+        env = auth_env(keys_file, jwks.url)
         with gateways_behind_nginx(
             log_dir,
             redis_url=redis_url,
