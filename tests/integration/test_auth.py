@@ -1,144 +1,53 @@
-"""Authentication and tenant isolation, through NGINX, on real gateways with AUTH__ on:
+"""Authentication, through NGINX, on real gateways with AUTH__ on:
 API keys from a file, an identity provider's JWTs (its JWKS served over HTTP on
 127.0.0.1), the gateway's session tokens; every refusal happens before the upgrade."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import os
 import subprocess
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.datastructures import Headers
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from gateway.auth.keys import main as keys_command
 from speech_client.cli import parse_args, run_transcribe
 from tests.support.audio import GOFORWARD as GOFORWARD_FILE
 from tests.support.audio import goforward
-from tests.support.auth_env import add_key, auth_env
-from tests.support.fixtures_gateway import gateways_behind_nginx
-from tests.support.identity_provider import SigningKey, serve_jwks
+from tests.support.auth_fleet import (
+    GOFORWARD,
+    Fleet,
+    auth_fleet,
+    bearer,
+    http,
+    new_id,
+    refusal,
+    session_token,
+    transcribe,
+)
 from tests.support.processes import REPO, VENV_BIN, Proc, free_port, poll_until
-from tests.support.ws import collect, frames, next_event, open_ws, start
+from tests.support.ws import open_ws, start
 
 pytestmark = pytest.mark.integration
-
-GOFORWARD = ["go forward ten meters"]
-
-
-class Fleet:
-    def __init__(self, nginx: Proc, pods: list[Proc], keys_file: Path, idp: SigningKey) -> None:
-        self.nginx = nginx
-        self.pods = pods
-        self.keys_file = keys_file
-        self.idp = idp
-        self.keys: dict[str, str] = {}  # tenant -> API key
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.nginx.port}"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.nginx.port}"
-
-    def add_key(self, tenant: str) -> str:
-        return add_key(self.keys_file, tenant)
 
 
 @pytest.fixture(scope="module")
 def fleet(
     log_dir: Path, redis_url: str, asr_server: Proc, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
-    keys_file = tmp_path_factory.mktemp("auth") / "api-keys.json"
-    acme_key, globex_key = add_key(keys_file, "acme"), add_key(keys_file, "globex")
-    idp = SigningKey.rsa()
-    with serve_jwks([idp, SigningKey.ec()]) as jwks:
-        env = auth_env(keys_file, jwks.url)
-        with gateways_behind_nginx(
-            log_dir,
-            redis_url=redis_url,
-            riva_targets=f"127.0.0.1:{asr_server.port}",
-            names=["gw-auth-1", "gw-auth-2"],
-            env=env,
-        ) as (pods, nginx):
-            fleet = Fleet(nginx, list(pods.values()), keys_file, idp)
-            fleet.keys = {"acme": acme_key, "globex": globex_key}
-            yield fleet
-
-
-def new_id(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:12]}"
-
-
-def bearer(token: str) -> dict[str, Any]:
-    return {"additional_headers": {"Authorization": f"Bearer {token}"}}
-
-
-async def refusal(base: str, session_id: str, **kwargs: Any) -> tuple[int, str, Headers]:
-    """The status, body and headers of an upgrade that must be refused."""
-    with pytest.raises(InvalidStatus) as refused:
-        await open_ws(base, session_id, **kwargs)  # a socket would fail the test anyway
-    response = refused.value.response
-    return response.status_code, response.body.decode(), response.headers
-
-
-async def transcribe(ws: ClientConnection, audio: bytes) -> tuple[dict[str, Any], list[str]]:
-    """Start, stream, stop: (transcription_started, final texts)."""
-    started = await start(ws)
-    assert started["event"] == "transcription_started", started
-    for frame in frames(audio, 3200):
-        await ws.send(frame)
-    await ws.send(json.dumps({"type": "stop_transcription"}))
-    run = await collect(ws)
-    assert run.of("transcription_stopped"), run.events
-    return started, run.final_texts
-
-
-def http(
-    method: str,
-    url: str,
-    *,
-    token: str | None = None,
-    body: object = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any, Message]:
-    data = None if body is None else json.dumps(body).encode()
-    all_headers = {"Content-Type": "application/json", **(headers or {})}
-    if token is not None:
-        all_headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None, response.headers
-    except urllib.error.HTTPError as err:
-        raw = err.read()
-        return err.code, json.loads(raw) if raw else None, err.headers
-
-
-def session_token(fleet: Fleet, credential: str, session_id: str, base: str | None = None) -> str:
-    status, body, headers = http(
-        "POST",
-        f"{base or fleet.http}/api/v1/tokens",
-        token=credential,
-        body={"session_id": session_id},
-    )
-    assert status == 200, body
-    assert headers.get("Cache-Control") == "no-store"
-    assert body["session_id"] == session_id
-    return str(body["access_token"])
+    with auth_fleet(
+        log_dir,
+        redis_url=redis_url,
+        riva_targets=f"127.0.0.1:{asr_server.port}",
+        keys_dir=tmp_path_factory.mktemp("auth"),
+        names=["gw-auth-1", "gw-auth-2"],
+    ) as fleet:
+        yield fleet
 
 
 # ---- the matrix: every refusal before the upgrade ---------------------------------------------
@@ -230,101 +139,6 @@ async def test_the_token_endpoint_wants_a_key_or_jwt_in_the_header(fleet: Fleet)
     assert session_token(fleet, fleet.idp.token(tenant="acme"), body["session_id"])
     status, _, _ = http("POST", url, token=fleet.keys["acme"], body={"session_id": "bad id!"})
     assert status == 422
-
-
-# ---- tenants ----------------------------------------------------------------------------------
-
-
-async def test_two_tenants_use_the_same_session_id_at_once(fleet: Fleet) -> None:
-    session_id = new_id("shared")
-
-    async def run(credential: str) -> tuple[dict[str, Any], list[str]]:
-        async with await open_ws(fleet.ws, session_id, **bearer(credential)) as ws:
-            return await transcribe(ws, goforward())
-
-    (a_started, a_texts), (b_started, b_texts) = await asyncio.gather(
-        run(fleet.keys["acme"]), run(fleet.idp.token(tenant="globex"))
-    )
-    assert a_texts == b_texts == GOFORWARD
-    assert a_started["session_id"] == b_started["session_id"] == session_id
-    assert a_started["resume_token"] != b_started["resume_token"]
-
-
-async def test_a_tenant_cannot_resume_read_or_delete_another_tenants_session(
-    fleet: Fleet, redis_url: str
-) -> None:
-    acme, globex = fleet.keys["acme"], fleet.keys["globex"]
-    session_id = new_id("isolated")
-    async with await open_ws(fleet.ws, session_id, **bearer(globex)) as ws:
-        started, texts = await transcribe(ws, goforward())
-    assert texts == GOFORWARD
-    # Resume with globex's own resume token, but acme's key: not acme's session.
-    async with await open_ws(fleet.ws, session_id, **bearer(acme)) as ws:
-        resume = {
-            "type": "resume_transcription",
-            "resume_token": started["resume_token"],
-            "last_seq": 0,
-        }
-        await ws.send(json.dumps(resume))
-        error = await next_event(ws)
-    assert (error["event"], error["code"]) == ("error", "session_not_found")
-    record_url = f"{fleet.http}/api/v1/sessions/{session_id}"
-    assert http("GET", record_url, token=acme)[0] == 404
-    assert http("DELETE", record_url, token=acme)[0] == 404
-    assert http("GET", record_url)[0] == 401
-    status, record, _ = http("GET", record_url, token=globex)
-    assert status == 200
-    assert (record["session_id"], record["state"], record["finals"]) == (session_id, "stopped", 1)
-    assert "owner" not in record  # pod names stay inside
-    # A session token reads its own session only.
-    own = session_token(fleet, globex, session_id)
-    assert http("GET", record_url, token=own)[0] == 200
-    other = session_token(fleet, globex, new_id("else"))
-    assert http("GET", record_url, token=other)[0] == 403
-    # Its owner deletes it: record and finals gone.
-    assert http("DELETE", record_url, token=globex)[0] == 204
-    assert http("GET", record_url, token=globex)[0] == 404
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert not client.exists(f"speech:{{globex/{session_id}}}:finals")
-
-
-async def test_deleting_a_live_session_stops_its_driver_and_it_stays_deleted(
-    fleet: Fleet, redis_url: str
-) -> None:
-    key = fleet.keys["acme"]
-    session_id = new_id("live-del")
-    async with await open_ws(fleet.ws, session_id, **bearer(key)) as ws:
-        started = await start(ws)
-        assert started["event"] == "transcription_started"
-        audio = goforward()
-        for frame in frames(audio, 3200):
-            await ws.send(frame)
-        record_url = f"{fleet.http}/api/v1/sessions/{session_id}"
-        # The final is persisted before it is sent: wait for it, then delete.
-        while (await next_event(ws)).get("is_final") is not True:
-            pass
-        assert http("DELETE", record_url, token=key)[0] == 204
-        run = await collect(ws, wait_s=15)
-    assert [(e["event"], e.get("code")) for e in run.of("error")] == [
-        ("error", "session_taken_over")
-    ]
-    assert run.close_code == 1008
-    meta = f"speech:{{acme/{session_id}}}:meta"
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    # The driver's last writes (it detached) were fenced: nothing was rebuilt.
-    assert client.hget(meta, "state") == "deleted"
-    assert client.hget(meta, "token_hash") is None
-    assert not client.exists(f"speech:{{acme/{session_id}}}:finals")
-    assert http("GET", record_url, token=key)[0] == 404
-    # Its resume token no longer opens anything.
-    async with await open_ws(fleet.ws, session_id, **bearer(key)) as ws:
-        resume = {
-            "type": "resume_transcription",
-            "resume_token": started["resume_token"],
-            "last_seq": 0,
-        }
-        await ws.send(json.dumps(resume))
-        assert (await next_event(ws))["code"] == "session_not_found"
 
 
 async def test_the_cli_sends_its_token_and_says_why_it_was_refused(
