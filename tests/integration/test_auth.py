@@ -216,6 +216,13 @@ async def test_the_openai_routes_need_a_credential_too(fleet: Fleet) -> None:
         open_timeout=10,
     ) as ws:
         assert ws.subprotocol == "realtime"
+    # OpenAI's browser SDK puts its credential in a sub-protocol of its own.
+    async with connect(
+        f"{fleet.ws}/v1/realtime?intent=transcription",
+        subprotocols=["realtime", f"openai-insecure-api-key.{secret}"],  # type: ignore[list-item]
+        open_timeout=10,
+    ) as ws:
+        assert ws.subprotocol == "realtime"
     with pytest.raises(InvalidStatus) as forged:
         await connect(
             f"{fleet.ws}/v1/realtime?intent=transcription",

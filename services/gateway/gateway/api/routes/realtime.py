@@ -34,6 +34,7 @@ from gateway.sessions.service import SessionService
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 RIVA_TOKEN_PREFIX = "realtime-token."
+OPENAI_KEY_PREFIX = "openai-insecure-api-key."
 CLIENT_SECRET_TTL_S = 60
 
 
@@ -76,14 +77,17 @@ class RealtimeEndpoint:
 
 
 async def _principal(scope: Scope, offered: list[str]) -> Principal:
-    """The caller: a bearer credential as on /api/v1/transcribe, or Riva's client's
-    `realtime-token.<client_secret>` sub-protocol."""
-    secret = next(
-        (p[len(RIVA_TOKEN_PREFIX) :] for p in offered if p.startswith(RIVA_TOKEN_PREFIX)), ""
-    )
+    """The caller: a bearer credential as on /api/v1/transcribe; Riva's client's
+    `realtime-token.<client_secret>` sub-protocol; or, from OpenAI's browser SDK,
+    `openai-insecure-api-key.<credential>` (best a session token, never an API key)."""
     authenticator: Authenticator = scope["app"].state.authenticator
-    if secret and authenticator.required and authenticator.session_tokens is not None:
-        return await authenticator.authenticate(secret)
+    if authenticator.required:
+        for protocol in offered:
+            if protocol.startswith(OPENAI_KEY_PREFIX):
+                return await authenticator.authenticate(protocol[len(OPENAI_KEY_PREFIX) :])
+            # Riva's secret is a session token only when this fleet makes them.
+            if protocol.startswith(RIVA_TOKEN_PREFIX) and authenticator.session_tokens:
+                return await authenticator.authenticate(protocol[len(RIVA_TOKEN_PREFIX) :])
     return await socket_principal(scope)
 
 
