@@ -19,6 +19,7 @@ from websockets.sync.client import connect
 
 from bench.frames import FRAME_BYTES, noise_frames
 from deploy.local import nginx_conf
+from deploy.local.front_limits import LOOPBACK
 from tests.support.processes import REPO, VENV_BIN, Proc, free_port, redis_argv, start
 
 PYTHON = sys.executable
@@ -94,7 +95,8 @@ def start_nginx(log_dir: Path, cores: str, upstream_ports: Sequence[int]) -> Pro
     port = free_port()
     run_dir = log_dir / "nginx"
     upstreams = [f"127.0.0.1:{p}" for p in upstream_ports]
-    conf = nginx_conf.render_nginx_conf(port, upstreams, run_dir)
+    # Every load generator connection comes from 127.0.0.1: the front's loopback limits.
+    conf = nginx_conf.render_nginx_conf(port, upstreams, run_dir, limits=LOOPBACK)
     argv = pinned(cores, nginx_conf.nginx_argv(conf, run_dir))
     return start("nginx", argv, log_dir, port=port)
 

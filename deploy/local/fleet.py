@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from deploy.local import nginx_conf, prometheus_conf
+from deploy.local.front_limits import LOOPBACK, PRODUCTION
 from deploy.local.settings import HOST, FleetSettings
 from deploy.local.supervisor_conf import (
     fleet_programs,
@@ -127,7 +128,8 @@ def prepare(settings: FleetSettings) -> Path:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     nginx_dir = settings.run_dir / "nginx"
     upstreams = [f"{HOST}:{port}" for port in settings.gateway_ports]
-    conf = nginx_conf.render_nginx_conf(settings.nginx_port, upstreams, nginx_dir)
+    limits = LOOPBACK if settings.front_limits == "loopback" else PRODUCTION
+    conf = nginx_conf.render_nginx_conf(settings.nginx_port, upstreams, nginx_dir, limits=limits)
     prometheus_dir = settings.run_dir / "prometheus"
     prometheus = prometheus_conf.render_prometheus_conf(
         prometheus_dir,

@@ -15,6 +15,8 @@ import string
 from collections.abc import Sequence
 from pathlib import Path
 
+from deploy.local.front_limits import PRODUCTION, FrontLimits
+
 REPO = Path(__file__).resolve().parents[2]
 # The one copy, inside the Helm chart (Helm reads only files in the chart's folder); the
 # chart renders the same file for its NGINX front.
@@ -41,9 +43,12 @@ def render_nginx_conf(
     *,
     listen_host: str = "127.0.0.1",
     error_log: str = "stderr",
+    limits: FrontLimits = PRODUCTION,
 ) -> Path:
     """Write `run_dir/nginx.conf` for NGINX on `listen_host:listen_port` in front of
     `upstreams` ("host:port" each), with its pid, temp files and logs under `run_dir`.
+    `limits`: the per-address limits (the local fleet, tests and benchmarks pass
+    `front_limits.LOOPBACK`: all their clients are 127.0.0.1).
 
     Returns the path of the written file.
     """
@@ -73,6 +78,7 @@ def render_nginx_conf(
         access_log=log_dir / "nginx-access.log",
         upstream_servers=servers,
         listen=f"{listen_host}:{listen_port}",
+        **limits.placeholders(),
     )
     conf = run_dir / "nginx.conf"
     conf.write_text(text)
@@ -87,10 +93,16 @@ COMPOSE_UPSTREAMS = ("gateway-1:8000", "gateway-2:8000")
 COMPOSE_RESOLVER = "127.0.0.11"
 
 
-def container_nginx_conf(upstreams: Sequence[str], listen_port: int, resolver: str) -> str:
+def container_nginx_conf(
+    upstreams: Sequence[str],
+    listen_port: int,
+    resolver: str,
+    limits: FrontLimits = PRODUCTION,
+) -> str:
     """The template filled for NGINX in a container, as the Helm chart fills it: each
     upstream a name with `resolve` (NGINX 1.27.3 or later) looked up at `resolver`, paths
-    relative to NGINX's prefix (`nginx -p DIR`), logs to the container's output."""
+    relative to NGINX's prefix (`nginx -p DIR`), logs to the container's output, the
+    chart's default (protective) limits."""
     for upstream in upstreams:
         if not _UPSTREAM.fullmatch(upstream):
             raise ValueError(f"upstream {upstream!r} is not host:port")
@@ -106,6 +118,7 @@ def container_nginx_conf(upstreams: Sequence[str], listen_port: int, resolver: s
         access_log="/dev/stdout",
         upstream_servers=servers,
         listen=str(listen_port),
+        **limits.placeholders(),
     )
 
 

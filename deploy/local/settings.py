@@ -11,6 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 REDIS_MODES = ("single", "sentinel", "cluster")
+FRONT_LIMITS = ("loopback", "production")
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,18 @@ class FleetSettings:
     bin_dir: Path = Path(sys.executable).parent
     # "single", "sentinel" or "cluster" (deploy/local/redis_programs.py).
     redis_mode: str = "single"
+    # The gateways' SERVER__ALLOWED_ORIGINS; empty: the fleet's own page (`own_origins`).
+    allowed_origins: str = ""
+    # NGINX's per-address limits: "loopback" (high: every local client is 127.0.0.1) or
+    # "production" (the chart's protective defaults), deploy/local/front_limits.py.
+    front_limits: str = "loopback"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FleetSettings:
         """Read FLEET_NGINX_PORT, FLEET_GATEWAY_PORTS (comma list), FLEET_ASR_PORT,
         FLEET_REDIS_PORT, FLEET_ASR_METRICS_PORT, FLEET_PROMETHEUS_PORT, ASR_ENGINE,
-        FLEET_LOGS and FLEET_RUN_DIR; defaults otherwise."""
+        FLEET_LOGS, FLEET_RUN_DIR, FLEET_FRONT_LIMITS and SERVER__ALLOWED_ORIGINS;
+        defaults otherwise."""
         env = os.environ if env is None else env
         defaults = cls()
         gateway_ports = env.get("FLEET_GATEWAY_PORTS", "")
@@ -55,7 +62,13 @@ class FleetSettings:
             logs=env.get("FLEET_LOGS") or defaults.logs,
             run_dir=Path(run_dir).resolve() if run_dir else defaults.run_dir,
             redis_mode=env.get("REDIS_MODE") or defaults.redis_mode,
+            allowed_origins=env.get("SERVER__ALLOWED_ORIGINS", "").strip(),
+            front_limits=env.get("FLEET_FRONT_LIMITS") or defaults.front_limits,
         )
+        if settings.front_limits not in FRONT_LIMITS:
+            raise ValueError(
+                f"FLEET_FRONT_LIMITS must be one of {FRONT_LIMITS}, not {settings.front_limits!r}"
+            )
         if settings.redis_mode not in REDIS_MODES:
             raise ValueError(
                 f"REDIS_MODE must be one of {REDIS_MODES}, not {settings.redis_mode!r}"
@@ -67,6 +80,15 @@ class FleetSettings:
         if len(set(settings.all_ports())) != len(settings.all_ports()):
             raise ValueError(f"the fleet's ports must differ: {settings.all_ports()}")
         return settings
+
+    @property
+    def own_origins(self) -> str:
+        """The origins of the fleet's own page, as a browser on this machine names it."""
+        return f"http://{HOST}:{self.nginx_port},http://localhost:{self.nginx_port}"
+
+    @property
+    def gateway_allowed_origins(self) -> str:
+        return self.allowed_origins or self.own_origins
 
     @property
     def gateway_names(self) -> list[str]:

@@ -83,6 +83,8 @@ def fleet_programs(
                     # A development fleet: no credentials unless asked for
                     # (AUTH__REQUIRED=true AUTH__API_KEYS_FILE=... make up; docs/auth.md).
                     "AUTH__REQUIRED": os.environ.get("AUTH__REQUIRED", "false"),
+                    # The page the fleet serves through NGINX, unless the user named others.
+                    "SERVER__ALLOWED_ORIGINS": settings.gateway_allowed_origins,
                     **local_quotas(os.environ),
                     # gunicorn puts its control socket (gunicornc) in $XDG_RUNTIME_DIR, else
                     # in ~/.gunicorn: one path for every gunicorn of the user. One each.

@@ -236,9 +236,11 @@ def test_nothing_but_the_front_is_exposed(
     assert peers[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "front"
     extra = values.get("networkPolicy", {}).get("gatewayExtraFrom", [])
     assert peers[1:] == extra
-    # NGINX answers /admin itself (404): the drain endpoint is never proxied.
+    # NGINX answers every path it does not route itself (404): /admin is never proxied.
     for config in find(objects, "ConfigMap", "-front"):
-        assert re.search(r"location /admin/ \{\s*return 404;", config.obj["data"]["nginx.conf"])
+        conf = config.obj["data"]["nginx.conf"]
+        assert re.search(r"location / \{\s*default_type text/plain;\s*return 404 ", conf)
+        assert not re.search(r"location [=~^ ]*/admin", conf)
 
 
 @pytest.mark.parametrize("scenario", scenario_ids())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.local.front_limits import LOOPBACK, FrontLimits
 from deploy.local.nginx_conf import nginx_argv, render_nginx_conf
 from tests.support.processes import Proc, free_port, start
 
@@ -24,13 +25,20 @@ Upstream = int | str
 NginxFactory = Callable[[Sequence[Upstream]], Proc]
 
 
-def start_nginx(upstreams: Sequence[Upstream], run_dir: Path, log_dir: Path) -> Proc:
+def start_nginx(
+    upstreams: Sequence[Upstream],
+    run_dir: Path,
+    log_dir: Path,
+    limits: FrontLimits = LOOPBACK,
+) -> Proc:
     """Start NGINX on a free port of 127.0.0.1 in front of `upstreams`; ready once it
     answers its own /nginx/health. Its configuration, pid and access log are in `run_dir`
-    (also in `proc.extra["conf"]` and `proc.extra["run_dir"]`); its error log is the log."""
+    (also in `proc.extra["conf"]` and `proc.extra["run_dir"]`); its error log is the log.
+    `limits`: the front's per-address limits, high by default since every test client is
+    127.0.0.1 (tests/integration/test_front_flood.py passes the production ones)."""
     port = free_port()
     targets = [f"127.0.0.1:{u}" if isinstance(u, int) else u for u in upstreams]
-    conf = render_nginx_conf(port, targets, run_dir)
+    conf = render_nginx_conf(port, targets, run_dir, limits=limits)
     proc = start(
         f"nginx-{port}",
         nginx_argv(conf, run_dir),

@@ -146,8 +146,9 @@ class LimitSettings(BaseModel):
 
 class ServerSettings(BaseModel):
     # Browser origins allowed to open sockets; requests with no Origin header (servers,
-    # CLIs) are allowed. "*" allows every origin.
-    allowed_origins: CsvList = ["*"]
+    # CLIs) are allowed. Empty: the fleet's own page only (an Origin naming the request's
+    # Host); "*" allows every origin, an explicit opt-in.
+    allowed_origins: CsvList = []
     pod_name: str = ""
     # permessage-deflate costs CPU and memory and audio does not compress.
     ws_per_message_deflate: bool = False

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deploy.local.front_limits import PRODUCTION
 from deploy.local.nginx_conf import TEMPLATE, container_nginx_conf, nginx_argv, render_nginx_conf
 
 ID_ALPHABET = string.ascii_letters + string.digits + "_-"
@@ -89,6 +90,7 @@ def test_template_placeholders_are_all_filled() -> None:
     assert placeholders == {
         "user_directive", "pid_path", "error_log", "temp_dir",
         "access_log", "upstream_servers", "listen", "resolver_directive",
+        *PRODUCTION.placeholders(),
     }  # fmt: skip
 
 

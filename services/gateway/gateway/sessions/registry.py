@@ -41,6 +41,13 @@ class SessionRegistry:
             self._empty.set()
         metrics.SESSIONS_ACTIVE.set(len(self.sessions))
 
+    def renewal_batch(self, tick: int, every: int) -> list[LiveSession]:
+        """The sessions whose leases are due at `tick` when each is renewed once every
+        `every` ticks: a fixed share of the pod's sessions each tick (by the hash of the
+        id, stable for the process) rather than all of them at one instant."""
+        phase = tick % every
+        return [s for key, s in self.sessions.items() if hash(key) % every == phase]
+
     async def wait_empty(self) -> None:
         await self._empty.wait()
 

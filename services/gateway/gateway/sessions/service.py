@@ -10,6 +10,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 
 import orjson
 from pydantic import ValidationError
@@ -353,10 +354,12 @@ class SessionService:
                 log.warning("takeover listener: %r; retrying", exc)
                 await asyncio.sleep(1.0)
 
-    async def renew_leases(self) -> None:
-        """Refresh the records of this pod's sessions (one round trip for all), stop any
-        that another connection took over, and rebuild what Redis lost."""
-        sessions = list(self.registry.sessions.values())
+    async def renew_leases(self, batch: Sequence[LiveSession] | None = None) -> None:
+        """Refresh the records of this pod's sessions, or of `batch` of them (one round
+        trip), stop any that another connection took over, and rebuild what Redis lost."""
+        sessions = list(self.registry.sessions.values()) if batch is None else batch
+        if not sessions:
+            return
         try:
             results = await self.store.renew(
                 [(s.session_id, s.epoch, s.audio_ms, s.seq - s.pending_count) for s in sessions],
@@ -387,8 +390,10 @@ class SessionService:
             ticks += 1
             try:
                 self.registry.tick()
-                if ticks % renew_every == 0:
-                    await self.renew_leases()
+                # Each session's lease every `renew_every` ticks, a share of them each
+                # tick: Redis gets a steady trickle, not one burst for the whole pod
+                # (issue 13: periodic work at one instant widens the latency tail).
+                await self.renew_leases(self.registry.renewal_batch(ticks, renew_every))
                 # Quotas: this pod's sessions' leases and audio, one pipeline for all.
                 if self.quotas.due(ticks):
                     await self.quotas.renew(self.registry.sessions.values())

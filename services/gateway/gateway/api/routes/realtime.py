@@ -52,7 +52,9 @@ class RealtimeEndpoint:
         if websocket.query_params.get("intent") != "transcription":
             await _deny(websocket, 400, "only ?intent=transcription is served here")
             return
-        if not origin_allowed(websocket.headers.get("origin"), settings.server.allowed_origins):
+        headers = websocket.headers
+        allowed = settings.server.allowed_origins
+        if not origin_allowed(headers.get("origin"), allowed, headers.get("host")):
             await _deny(websocket, 403, "forbidden_origin: origin not allowed")
             return
         offered: list[str] = scope.get("subprotocols") or []

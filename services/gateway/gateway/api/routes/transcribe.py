@@ -8,6 +8,8 @@ Starlette's private attributes.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import APIRouter
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
@@ -26,9 +28,23 @@ from gateway.sessions.service import SessionService
 router = APIRouter(tags=["transcribe"])
 
 
-def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
-    # Non-browser clients send no Origin; CORS does not protect WebSockets, this does.
-    return origin is None or "*" in allowed or origin in allowed
+def origin_allowed(origin: str | None, allowed: list[str], host: str | None = None) -> bool:
+    """Whether a socket may be opened from a page at `origin`: with an `allowed` list,
+    the origins it names ("*": any); with an empty list, the fleet's own page only, whose
+    Origin names the Host the request was sent to. Non-browser clients send no Origin and
+    are not concerned: CORS does not protect WebSockets, this does."""
+    if origin is None:
+        return True
+    if allowed:
+        return "*" in allowed or origin in allowed
+    return host is not None and same_origin(origin, host)
+
+
+def same_origin(origin: str, host: str) -> bool:
+    # host[:port] only, not the scheme: behind a proxy that ends TLS the gateway sees
+    # http while the page is https. "null" (sandboxed pages, files) has no host.
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
 
 
 async def _deny(websocket: WebSocket, status: int, text: str) -> None:
@@ -46,7 +62,9 @@ class TranscribeEndpoint:
         if not SESSION_ID_RE.fullmatch(session_id):
             await _deny(websocket, 400, "session_id must be 8 to 64 of [A-Za-z0-9_-]")
             return
-        if not origin_allowed(websocket.headers.get("origin"), settings.server.allowed_origins):
+        headers = websocket.headers
+        allowed = settings.server.allowed_origins
+        if not origin_allowed(headers.get("origin"), allowed, headers.get("host")):
             events.rejected("origin")
             await _deny(websocket, 403, "forbidden_origin: origin not allowed")
             return
