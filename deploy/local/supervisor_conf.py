@@ -81,6 +81,9 @@ def fleet_programs(
                     **gateway_redis_env(settings),
                     "RIVA__TARGETS": f"{HOST}:{settings.asr_port}",
                     "SERVER__POD_NAME": name,
+                    # A development fleet: no credentials unless asked for
+                    # (AUTH__REQUIRED=true AUTH__API_KEYS_FILE=... make up; docs/auth.md).
+                    "AUTH__REQUIRED": os.environ.get("AUTH__REQUIRED", "false"),
                     # The page the fleet serves through NGINX, unless the user named others.
                     "SERVER__ALLOWED_ORIGINS": settings.gateway_allowed_origins,
                     **local_quotas(os.environ),

@@ -122,12 +122,18 @@ async def test_health_and_session_record_through_nginx(stack: dict[str, Proc]) -
         "capacity": True,
         "accepting": True,
     }
-    await stream_session(f"ws://127.0.0.1:{port}", "record-0001", frames(goforward(), 3200))
-    status, body = http_get(f"http://127.0.0.1:{port}/api/v1/sessions/record-0001")
-    assert status == 200
+    run = await stream_session(f"ws://127.0.0.1:{port}", "record-0001", frames(goforward(), 3200))
+    record_url = f"http://127.0.0.1:{port}/api/v1/sessions/record-0001"
+    # Without authentication the session's resume token proves ownership.
+    assert http_get(record_url)[0] == 404
+    token = run.events[0]["resume_token"]
+    status, body = http_get(record_url, headers={"X-Resume-Token": token})
+    assert status == 200, body
     record = json.loads(body)
     assert (record["state"], record["finals"], record["audio_ms"]) == ("stopped", 1, 2786)
-    status, _ = http_get(f"http://127.0.0.1:{port}/api/v1/sessions/unknown-0001")
+    status, _ = http_get(
+        f"http://127.0.0.1:{port}/api/v1/sessions/unknown-0001", headers={"X-Resume-Token": token}
+    )
     assert status == 404
     status, body = http_get(f"http://127.0.0.1:{admin_port_of(stack['gw1'])}/metrics")
     assert status == 200

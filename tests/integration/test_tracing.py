@@ -22,7 +22,7 @@ from riva.client.proto import riva_asr_pb2_grpc as asr_grpc
 from asr_cpu.engines import create_engine
 from asr_cpu.servicer import RivaAsrServicer
 from asr_cpu.settings import parse_settings
-from gateway.config import RedisSettings, RivaSettings, Settings
+from gateway.config import AuthSettings, RedisSettings, RivaSettings, Settings
 from gateway.main import create_app
 from tests.support.audio import silence
 from tests.support.processes import free_port
@@ -52,7 +52,9 @@ async def gateway_url(redis_url: str) -> AsyncIterator[str]:
         server.add_insecure_port(f"127.0.0.1:{asr_port}")
         await server.start()
         settings = Settings(
-            redis=RedisSettings(url=redis_url), riva=RivaSettings(targets=[f"127.0.0.1:{asr_port}"])
+            redis=RedisSettings(url=redis_url),
+            riva=RivaSettings(targets=[f"127.0.0.1:{asr_port}"]),
+            auth=AuthSettings(required=False),
         )
         config = uvicorn.Config(
             create_app(settings),

@@ -16,9 +16,12 @@ from tests.support.processes import VENV_BIN, Proc, free_port, start
 GatewayFactory = Callable[..., Proc]
 
 
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def http_get(
+    url: str, timeout: float = 2.0, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -52,6 +55,8 @@ def start_gateway(
         "SERVER__POD_NAME": name,
         "WEB_CONCURRENCY": "1",
         "LIMITS__DRAIN_TIMEOUT_S": "5",
+        # Tests that need authentication pass AUTH__* in `env` (tests/integration/test_auth*).
+        "AUTH__REQUIRED": "false",
         # A test machine is small and shared (other tests' servers, helpers' jobs): its
         # event loop lags past the production bound without the gateway being saturated,
         # and a refused session fails a test that is about something else. The tests of
@@ -121,10 +126,16 @@ def gateway_factory(log_dir: Path) -> Iterator[GatewayFactory]:
 
 @contextlib.contextmanager
 def gateways_behind_nginx(
-    log_dir: Path, *, redis_url: str, riva_targets: str, names: Sequence[str]
+    log_dir: Path,
+    *,
+    redis_url: str,
+    riva_targets: str,
+    names: Sequence[str],
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[dict[str, Proc], Proc]]:
-    """Gateways named `names` (their SERVER__POD_NAME) and one NGINX in front of them;
-    all stopped on exit, whichever a test killed."""
+    """Gateways named `names` (their SERVER__POD_NAME, and `env` added to their
+    environment) and one NGINX in front of them; all stopped on exit, whichever a test
+    killed."""
     from tests.support.fixtures_fleet import start_nginx
 
     pods: dict[str, Proc] = {}
@@ -132,7 +143,7 @@ def gateways_behind_nginx(
     try:
         for name in names:
             pods[name] = start_gateway(
-                log_dir, redis_url=redis_url, riva_targets=riva_targets, name=name
+                log_dir, redis_url=redis_url, riva_targets=riva_targets, name=name, env=env
             )
         nginx = start_nginx([p.port for p in pods.values()], log_dir / f"nginx-{names[0]}", log_dir)
         yield pods, nginx

@@ -235,9 +235,12 @@ class Transcription:
             ws = await ws_context.__aenter__()
         except InvalidStatus as e:
             status = e.response.status_code
+            # The gateway says why in a short text body ("unauthorized: token expired").
+            why = (e.response.body or b"").decode(errors="replace").strip().splitlines()
+            detail = f": {why[0][:200]}" if why else ""
             raise TranscriptionError(
                 errors.CONNECT_FAILED,
-                f"{self.url}: HTTP {status} {e.response.reason_phrase}".rstrip(),
+                f"{self.url}: HTTP {status} {e.response.reason_phrase}".rstrip() + detail,
                 retryable=status >= 500 or status == 429,
             ) from e
         except (OSError, TimeoutError, InvalidHandshake) as e:

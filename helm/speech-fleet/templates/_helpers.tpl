@@ -164,3 +164,8 @@ seccompProfile:
 {{- define "speech-fleet.gatewayAdmin" -}}
 {{- printf "%s-admin" (include "speech-fleet.component" (dict "root" . "component" "gateway")) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+
+{{/* The Secret holding the gateway's API keys file: the operator's, or the chart's own. */}}
+{{- define "speech-fleet.apiKeysSecret" -}}
+{{- default (include "speech-fleet.component" (dict "root" . "component" "gateway-api-keys")) .Values.gateway.auth.apiKeys.existingSecret -}}
+{{- end -}}

@@ -170,6 +170,40 @@ class FileSettings(BaseModel):
     max_concurrent: int = Field(default=4, ge=1)
 
 
+class JwtSettings(BaseModel):
+    # Where the identity provider's signing keys come from: its JWKS URL (fetched off the
+    # event loop, cached), or one PEM public key file. Neither: JWTs are not accepted.
+    jwks_url: str = ""
+    public_key_file: str = ""
+    # Asymmetric algorithms only: an HS256 token is the gateway's own (session tokens).
+    algorithms: CsvList = ["RS256", "ES256"]
+    # Both required when a key source is set: a token of another issuer or audience is
+    # refused even when its signature checks out.
+    issuer: str = ""
+    audience: str = ""
+    # The claim naming the caller's tenant (TENANT_RE in auth/principal.py).
+    tenant_claim: str = "tenant"
+    # Clock skew allowed on exp and nbf.
+    leeway_s: float = Field(default=30.0, ge=0, le=300)
+    # How long fetched JWKS keys are kept before they are fetched again.
+    jwks_cache_s: float = Field(default=300.0, ge=10)
+    jwks_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class AuthSettings(BaseModel):
+    # On by default (production). The local fleet and the tests set AUTH__REQUIRED=false;
+    # a gateway with it on and no credential source configured refuses to start.
+    required: bool = True
+    # API keys per tenant, stored hashed (auth/keys.py); re-read when the file changes (a
+    # Kubernetes Secret volume swaps a symlink). Empty: no API keys.
+    api_keys_file: str = ""
+    jwt: JwtSettings = JwtSettings()
+    # Signs the gateway's own short-lived, session-scoped tokens (POST /api/v1/tokens):
+    # every pod of a fleet must share it. At least 32 bytes. None: no token endpoint.
+    session_token_secret: SecretStr | None = None
+    session_token_ttl_s: int = Field(default=300, ge=10, le=86400)
+
+
 class TenantQuota(BaseModel):
     """One tenant's overrides of the `QuotaSettings` defaults: a field left out inherits
     the default, 0 means unlimited."""
@@ -225,5 +259,6 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     server: ServerSettings = ServerSettings()
     files: FileSettings = FileSettings()
+    auth: AuthSettings = AuthSettings()
     quotas: QuotaSettings = QuotaSettings()
     admin: AdminSettings = AdminSettings()

@@ -14,6 +14,9 @@ from gateway import web
 from gateway.admin.follower import start_following
 from gateway.api.router import api_router
 from gateway.api.routes import audio_transcriptions, published, realtime
+from gateway.auth import redaction
+from gateway.auth.authenticator import Authenticator
+from gateway.auth.refusal import AuthConfigError
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.files.body_limit import UploadLimit
@@ -22,6 +25,7 @@ from gateway.observability.tracing import configure_from_env
 from gateway.quotas.gate import QuotaGate
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
+from gateway.store.deletion import SessionDeletion
 from gateway.store.redis_store import SessionStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,10 @@ def create_app(settings: Settings) -> FastAPI:
         quotas = QuotaGate.from_settings(settings)
         service = SessionService(settings, store, backend, registry, quotas=quotas)
         app.state.service = service
+        deletion = SessionDeletion.from_settings(
+            settings.redis, store, default_ttl_s=settings.limits.session_ttl_s
+        )
+        app.state.session_deletion = deletion
         background = [
             asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
             asyncio.create_task(service.watch_takeovers(), name="takeovers"),
@@ -71,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
             if discovery is not None:
                 await discovery.close()
             await backend.close()
+            await deletion.close()
             await store.close()
             await quotas.close()
 
@@ -86,6 +95,8 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url="/redoc" if docs else None,
     )
     app.state.settings = settings
+    app.state.authenticator = _authenticator(settings)
+    redaction.install()
     app.include_router(api_router)
     app.include_router(published.root_router)
     app.include_router(web.router)
@@ -97,6 +108,16 @@ def create_app(settings: Settings) -> FastAPI:
     )  # fmt: skip
     app.mount(web.STATIC_PATH, web.static_files(), name="static")
     return app
+
+
+def _authenticator(settings: Settings) -> Authenticator:
+    # Checked when the app is built: a gateway that would let everyone in, or no one,
+    # does not start (gunicorn's worker fails to boot with this line).
+    try:
+        return Authenticator.from_settings(settings.auth)
+    except AuthConfigError as exc:
+        log.critical("gateway not started: %s", exc)
+        raise
 
 
 def create_app_from_env() -> FastAPI:

@@ -134,6 +134,8 @@ def test_gateways_run_the_agreed_command_with_their_settings(
         assert gateway.environment["ADMIN__HOST"] == "127.0.0.1"
         assert gateway.environment["ADMIN__PORT"] == str(port + 100)
         assert gateway.environment["SERVER__DOCS_ENABLED"] == "true"
+        # A development fleet: without it every gateway would refuse to start.
+        assert gateway.environment["AUTH__REQUIRED"] == "false"
     assert programs["asr-cpu"].command.endswith(
         "-m asr_cpu --host 127.0.0.1 --port 15051 --engine synthetic --metrics-port 19400"
     )

@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
+from gateway.api.authn import get_principal
 from gateway.api.deps import ServiceDep, SettingsDep
 from gateway.backends.riva import auth_metadata
 from gateway.config import Settings
@@ -36,7 +37,7 @@ def _sse(event: dict[str, object]) -> bytes:
     return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
-@router.post("/transcriptions", response_model=None)
+@router.post("/transcriptions", response_model=None, dependencies=[Depends(get_principal)])
 async def create_transcription(
     service: ServiceDep,
     settings: SettingsDep,

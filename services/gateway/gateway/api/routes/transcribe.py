@@ -1,4 +1,5 @@
-"""The WebSocket edge: check the id and the origin before the upgrade, then hand over.
+"""The WebSocket edge: check the id, the origin and the caller's credential before the
+upgrade, then hand over.
 
 A plain ASGI endpoint rather than a FastAPI handler, so that the session gets the
 server's own `receive` and `send` (see `api/asgi_socket.py`) without reaching into
@@ -16,7 +17,9 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from gateway.api.asgi_socket import AsgiSocket
-from gateway.auth.principal import ANONYMOUS
+from gateway.api.authn import deny_socket, socket_principal
+from gateway.auth.credentials import SPEECH_PROTOCOL, selected_subprotocol
+from gateway.auth.refusal import AuthRefused
 from gateway.config import Settings
 from gateway.observability import events
 from gateway.protocol import SESSION_ID_RE
@@ -65,7 +68,11 @@ class TranscribeEndpoint:
             events.rejected("origin")
             await _deny(websocket, 403, "forbidden_origin: origin not allowed")
             return
-        principal = ANONYMOUS
+        try:
+            principal = await socket_principal(scope, session_id)
+        except AuthRefused as auth_refused:
+            await deny_socket(websocket, auth_refused)
+            return
         refused = service.refusal(principal.key(session_id))
         if refused is not None:
             events.rejected("draining" if service.draining else "capacity")
@@ -78,7 +85,8 @@ class TranscribeEndpoint:
                 )
             )
             return
-        await websocket.accept()
+        offered: list[str] = scope.get("subprotocols") or []
+        await websocket.accept(subprotocol=selected_subprotocol(offered, SPEECH_PROTOCOL))
         await service.handle(AsgiSocket(receive, send), session_id, principal)
 
 

@@ -42,10 +42,17 @@ window.speechPage = {
 function socketUrl(sessionId) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const url = new URL(`${scheme}://${location.host}/api/v1/transcribe/${sessionId}`);
-  // Browsers cannot set headers on a WebSocket: a credential travels in the query.
+  // Browsers cannot set headers on a WebSocket: a credential travels in the query. It is
+  // a short-lived session token that the embedding site's backend got from
+  // POST /api/v1/tokens (docs/auth.md), never an API key.
   const token = new URLSearchParams(location.search).get("access_token");
   if (token) url.searchParams.set("access_token", token);
   return url.toString();
+}
+
+// A session token is for one session id: the site hands the page both.
+function newSessionId() {
+  return new URLSearchParams(location.search).get("session_id") || crypto.randomUUID();
 }
 
 function setState(state, detail) {
@@ -108,7 +115,7 @@ async function start() {
   ui.finals.replaceChildren();
   ui.interim.textContent = "";
   ui.errors.textContent = "";
-  const sessionId = crypto.randomUUID();
+  const sessionId = newSessionId();
   ui.sessionId.textContent = sessionId;
   session = new TranscriptionSession(
     { url: socketUrl(sessionId), sessionId },
