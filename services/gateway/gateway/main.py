@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from gateway import web
+from gateway.api.errors import install_error_handlers
 from gateway.api.router import api_router
 from gateway.api.routes import admin, audio_transcriptions, published, realtime
 from gateway.backends.riva import RivaBackend
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_bytes=settings.files.max_bytes,
     )  # fmt: skip
     app.mount(web.STATIC_PATH, web.static_files(), name="static")
+    install_error_handlers(app)
     return app
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException
 
 from gateway.api.deps import ServiceDep
 from gateway.errors import StoreUnavailable
+from gateway.observability import events
 from gateway.protocol import SESSION_ID_RE
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -14,7 +15,8 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
 @router.get("/{session_id}")
 async def get_session(session_id: str, service: ServiceDep) -> dict[str, object]:
     if not SESSION_ID_RE.fullmatch(session_id):
-        raise HTTPException(400, "session_id must be 8 to 64 of [A-Za-z0-9_-]")
+        events.bad_input("bad_session_id")
+        raise HTTPException(400, "invalid_message: session_id must be 8 to 64 of [A-Za-z0-9_-]")
     try:
         record = await service.store.get(session_id)
     except StoreUnavailable as exc:
@@ -27,7 +29,6 @@ async def get_session(session_id: str, service: ServiceDep) -> dict[str, object]
         "finals": record.seq,
         "committed_ms": record.committed_ms,
         "audio_ms": record.audio_ms,
-        "owner": record.owner,
         "created_ms": record.created_ms,
         "updated_ms": record.updated_ms,
     }

@@ -21,6 +21,8 @@ from gateway.sessions.service import SessionService
 
 router = APIRouter(tags=["transcribe"])
 
+BAD_SESSION_ID = "session_id must be 8 to 64 of [A-Za-z0-9_-]"
+
 
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
     # Non-browser clients send no Origin; CORS does not protect WebSockets, this does.
@@ -40,7 +42,8 @@ class TranscribeEndpoint:
         service: SessionService = scope["app"].state.service
         settings: Settings = scope["app"].state.settings
         if not SESSION_ID_RE.fullmatch(session_id):
-            await _deny(websocket, 400, "session_id must be 8 to 64 of [A-Za-z0-9_-]")
+            events.bad_input("bad_session_id")
+            await _deny(websocket, 400, f"invalid_message: {BAD_SESSION_ID}")
             return
         if not origin_allowed(websocket.headers.get("origin"), settings.server.allowed_origins):
             events.rejected("origin")
