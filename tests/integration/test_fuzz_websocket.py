@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.protocol import (
@@ -40,7 +40,7 @@ from tests.support.fixtures_gateway import http_get, start_gateway
 from tests.support.metrics import metric_value
 from tests.support.processes import Proc, poll_until
 from tests.support.protocol_schema import checked_event
-from tests.support.ws import frames, open_ws, stream_session
+from tests.support.ws import collect, frames, open_ws, stream_session
 
 pytestmark = pytest.mark.integration
 
@@ -136,6 +136,25 @@ async def test_invalid_utf8_gets_invalid_message_a_count_and_one_warning(
     assert all('"level":"warning"' in line for line in warnings)
 
 
+async def test_a_socket_ended_before_its_start_is_answered_leaves_no_session_behind(
+    gateway: Proc, base: str
+) -> None:
+    """A start and, at once, a frame that ends the socket: the session the start created
+    is not left registered (and counted, and renewed) for the life of the worker."""
+    for _ in range(5):
+        async with await open_ws(base, new_id()) as ws:
+            await ws.send(json.dumps({"type": "start_transcription", "config": {}}))
+            await ws.send(b"\xff", text=True)
+            run = await collect(ws, REPLY_WAIT_S)
+        assert [e["code"] for e in run.of("error")] == ["invalid_message"]
+        assert run.close_code == 1008
+    poll_until(
+        lambda: metric_value(gateway.port, "gateway_sessions_active") == 0.0,
+        15,
+        "the sessions of the ended sockets to be released",
+    )
+
+
 async def test_malformed_session_ids_are_counted_not_logged_as_errors(
     gateway: Proc, base: str
 ) -> None:
@@ -158,8 +177,6 @@ async def test_malformed_session_ids_are_counted_not_logged_as_errors(
 async def test_a_token_in_the_query_string_never_reaches_the_log(gateway: Proc) -> None:
     offset = gateway.log.stat().st_size
     url = f"ws://127.0.0.1:{gateway.port}/api/v1/transcribe/{new_id()}?access_token=sk-live-7"
-    from websockets.asyncio.client import connect
-
     async with connect(url, compression=None) as ws:
         await ws.send(json.dumps({"type": "keepalive"}))
         assert checked_event(json.loads(await ws.recv()))["code"] == "invalid_message"
@@ -437,6 +454,7 @@ class NormalSessions:
 )
 @given(connection=connections)
 def _fuzz_one(base: str, normal: NormalSessions, connection: tuple[str, Any]) -> None:
+    note(f"connection: {connection!r}")
     kind, payload = connection
     if kind == "sequence":
         asyncio.run(run_sequence(base, payload))
@@ -457,6 +475,74 @@ def test_fuzzed_protocol_while_a_normal_session_streams(gateway: Proc, base: str
     assert gateway.alive()
     assert http_get(f"http://127.0.0.1:{gateway.port}/api/v1/health/live")[0] == 200
     assert http_get(f"http://127.0.0.1:{gateway.port}/api/v1/health/ready")[0] == 200
+    assert error_lines(log_since(gateway, offset)) == []
+
+
+# ---- the OpenAI-compatible socket ------------------------------------------------------
+
+openai_types = st.sampled_from(
+    ["session.update", "transcription_session.update", "input_audio_buffer.append",
+     "input_audio_buffer.commit", "input_audio_buffer.clear", "input_audio_buffer.done",
+     "response.create", ""]
+)  # fmt: skip
+openai_events = st.one_of(
+    st.fixed_dictionaries(
+        {"type": openai_types},
+        optional={"session": json_values, "audio": json_values, "runtime_config": json_values},
+    ).map(json.dumps),
+    json_values.map(json.dumps),
+    st.text(max_size=40),
+)
+
+
+async def run_realtime(port: int, sequence: list[str], not_utf8: bool) -> None:
+    url = f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription"
+    async with connect(url, compression=None, max_size=None, open_timeout=10) as ws:
+        received = [json.loads(await asyncio.wait_for(ws.recv(), REPLY_WAIT_S))]
+        for text in sequence:
+            await ws.send(text)
+        if not_utf8:
+            await ws.send(b"\xff", text=True)
+        else:
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        try:
+            async with asyncio.timeout(REPLY_WAIT_S):
+                async for raw in ws:
+                    received.append(json.loads(raw))
+                    # The sequence may hold a clear of its own: with a bad frame at the
+                    # end, read on until the close.
+                    if not not_utf8 and received[-1]["type"] == "input_audio_buffer.cleared":
+                        break
+        except ConnectionClosed:
+            pass
+    errors = [e["error"] for e in received if e["type"] == "error"]
+    # The client's mistakes are its own: never a server error (an exception in the
+    # gateway), never a close for an internal error.
+    assert all(e["type"] == "invalid_request_error" for e in errors), errors
+    # Only an `input_audio_buffer.done` (the end of the audio) may end the socket first.
+    done = any('"input_audio_buffer.done"' in text for text in sequence)
+    if done and ws.close_code == 1000:
+        return
+    if not_utf8:
+        assert [e["code"] for e in errors][-1:] == ["invalid_event"], errors
+        assert ws.close_code == 1008
+    else:
+        assert received[-1]["type"] == "input_audio_buffer.cleared", received[-3:]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=st.lists(openai_events, max_size=6), not_utf8=st.booleans())
+def test_fuzzed_realtime_events_are_client_errors_never_server_errors(
+    gateway: Proc, sequence: list[str], not_utf8: bool
+) -> None:
+    note(f"sequence: {sequence!r}, not_utf8: {not_utf8}")
+    offset = gateway.log.stat().st_size
+    asyncio.run(run_realtime(gateway.port, sequence, not_utf8))
     assert error_lines(log_since(gateway, offset)) == []
 
 
