@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -36,9 +37,9 @@ from gateway.protocol import (
     client_message_adapter,
 )
 from tests.support.audio import goforward
-from tests.support.fixtures_gateway import http_get, start_gateway
+from tests.support.fixtures_gateway import GatewayFactory, http_get, start_gateway
 from tests.support.metrics import metric_value
-from tests.support.processes import Proc, poll_until
+from tests.support.processes import Proc, free_port, poll_until
 from tests.support.protocol_schema import checked_event
 from tests.support.ws import collect, frames, open_ws, stream_session
 
@@ -183,6 +184,54 @@ async def test_a_token_in_the_query_string_never_reaches_the_log(gateway: Proc) 
     logged = log_since(gateway, offset)
     assert "access_token=[redacted]" in logged
     assert "sk-live-7" not in logged
+
+
+async def test_a_dead_backend_is_reported_without_its_address(
+    gateway_factory: GatewayFactory, redis_url: str
+) -> None:
+    """gRPC's status details name the endpoint ("ipv4:10.0.3.4:50051: Connection
+    refused"): the client gets the code and a fixed text; the details go to the log."""
+    dead = free_port()
+    proc = gateway_factory(redis_url=redis_url, riva_targets=f"127.0.0.1:{dead}")
+    async with await open_ws(f"ws://127.0.0.1:{proc.port}", new_id()) as ws:
+        await ws.send(json.dumps({"type": "start_transcription", "config": {}}))
+        await ws.send(goforward()[:FRAME_100MS])
+        run = await collect(ws, 60)
+    (error,) = run.of("error")
+    assert (error["code"], error["retryable"]) == ("backend_unavailable", True)
+    assert run.close_code == 1013
+    assert str(dead) not in json.dumps(run.events)
+    poll_until(lambda: str(dead) in proc.log.read_text(), 10, "the details in the log")
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    key=st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=30),
+    version=st.sampled_from(["13", "8", "", "abc"]),
+    upgrade=st.sampled_from(["websocket", "WebSocket", "h2c", ""]),
+)
+def test_malformed_handshakes_are_refused_quietly(
+    gateway: Proc, key: str, version: str, upgrade: str
+) -> None:
+    offset = gateway.log.stat().st_size
+    request = (
+        f"GET /api/v1/transcribe/{new_id()} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Connection: Upgrade\r\nUpgrade: {upgrade}\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: {version}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn:
+        conn.sendall(request.encode())
+        status_line = conn.makefile("rb").readline().decode()
+    status = int(status_line.split()[1])
+    assert status in (101, 400, 403, 404, 426), status_line
+    logged = log_since(gateway, offset)
+    assert error_lines(logged) == []
+    assert len(logged.splitlines()) <= 2  # uvicorn's line for the connection, at most
 
 
 # ---- property-based fuzzing ----------------------------------------------------------
