@@ -6,6 +6,7 @@ import os
 import pwd
 import secrets
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def fleet_programs(
                     **gateway_redis_env(settings),
                     "RIVA__TARGETS": f"{HOST}:{settings.asr_port}",
                     "SERVER__POD_NAME": name,
+                    **local_quotas(os.environ),
                     # gunicorn puts its control socket (gunicornc) in $XDG_RUNTIME_DIR, else
                     # in ~/.gunicorn: one path for every gunicorn of the user. One each.
                     "XDG_RUNTIME_DIR": str(settings.run_dir / name),
@@ -245,3 +247,19 @@ def _escape(value: str) -> str:
 def supervisorctl_argv(settings: FleetSettings, *args: str) -> list[str]:
     """`supervisorctl` on this fleet's control socket, e.g. ("pid", "gateway-1")."""
     return [str(settings.bin_dir / "supervisorctl"), "-c", str(conf_path(settings)), *args]
+
+
+# The local fleet runs without authentication: every session is the anonymous tenant's,
+# so the fleet-wide quotas (docs/quotas.md) bound all of its traffic together. Generous
+# here (load tests), unless set in the environment (`QUOTAS__MAX_SESSIONS=2 make up`).
+LOCAL_QUOTAS = {
+    "QUOTAS__MAX_SESSIONS": "10000",
+    "QUOTAS__STARTS_PER_S": "1000",
+    "QUOTAS__START_BURST": "1000",
+    "QUOTAS__AUDIO_HOURS_PER_DAY": "100000",
+}
+
+
+def local_quotas(environ: Mapping[str, str]) -> dict[str, str]:
+    """The quota settings of the local fleet's gateways: the environment's, else generous."""
+    return {name: environ.get(name, default) for name, default in LOCAL_QUOTAS.items()}

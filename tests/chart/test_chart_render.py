@@ -115,7 +115,9 @@ def test_every_crd_kind_the_scenario_asks_for_is_rendered(
         "HTTPRoute": values.get("httpRoute", {}).get("enabled", False),
         "ServiceMonitor": metrics.get("serviceMonitor", {}).get("enabled", False),
         "PodMonitor": metrics.get("podMonitor", {}).get("enabled", False),
-        "StatefulSet": True,  # the bundled Redis or the NIM
+        # The bundled Redis, the NIM or the CPU speech server.
+        "StatefulSet": values.get("redis", {}).get("mode", "bundled") == "bundled"
+        or values.get("riva", {}).get("mode") != "external",
         "Role": values.get("riva", {}).get("discovery", {}).get("enabled", False),
     }
     for kind, wanted in expected.items():
@@ -357,6 +359,30 @@ def test_external_riva_gets_tls_a_ca_and_the_api_key_from_the_secret(
     assert volumes["riva-ca"]["secret"]["secretName"] == "riva-ca"
     assert find(objects, "StatefulSet", "-riva-nim") == []
     assert find(objects, "StatefulSet", "-asr-cpu") == []
+
+
+def test_external_redis_modes_reach_the_gateways(renders: dict[str, list[Rendered]]) -> None:
+    """The client modes of issue 16 as the gateway reads them (config.py RedisSettings)."""
+    (sentinel,) = find(renders["external-riva-tls-values.yaml"], "ConfigMap", "-gateway")
+    data = sentinel.obj["data"]
+    assert data["REDIS__MODE"] == "sentinel"
+    assert data["REDIS__SENTINELS"].split(",") == [
+        "sentinel-0.data:26379", "sentinel-1.data:26379", "sentinel-2.data:26379"
+    ]  # fmt: skip
+    assert data["REDIS__SENTINEL_SERVICE"] == "speech"
+    assert data["REDIS__TLS"] == "true"
+    assert "REDIS__WAIT_REPLICAS" not in data, "the mode's default: WAIT for one replica"
+    objects = renders["everything-values.yaml"]
+    (cluster,) = find(objects, "ConfigMap", "-gateway")
+    assert cluster.obj["data"]["REDIS__MODE"] == "cluster"
+    assert len(cluster.obj["data"]["REDIS__CLUSTER_NODES"].split(",")) == 3
+    (gateway,) = find(objects, "Deployment", "-gateway")
+    env = {e["name"]: e for e in gateway.obj["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["REDIS__PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "speech-fleet-secrets", "key": "redis-password"
+    }  # fmt: skip
+    (default,) = find(renders["default-values.yaml"], "ConfigMap", "-gateway")
+    assert "REDIS__MODE" not in default.obj["data"], "the bundled Redis is one server"
 
 
 def test_bundled_redis_keeps_an_append_only_file_on_a_volume(

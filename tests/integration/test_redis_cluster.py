@@ -14,6 +14,8 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from gateway.config import RedisSettings
+from gateway.store.redis_store import SessionStore
 from gateway.store.takeovers import slot_channel
 from tests.support.ha_sessions import (
     HaFleet,
@@ -72,6 +74,37 @@ async def test_a_session_through_nginx_on_the_cluster(
     with cluster.client() as client:
         assert stored_seqs(client, session_id) == list(range(1, len(reference) + 1))
         assert client.hget(meta_key(session_id), "state") == "stopped"
+
+
+async def test_calls_beyond_the_pool_wait_for_a_connection(cluster: ClusterSetup) -> None:
+    """redis-py's Cluster client fails a call beyond `max_connections` on a node at once;
+    the store makes it wait instead, as the single and Sentinel pools do: a burst of
+    finals from many sessions must not turn into store faults."""
+    settings = RedisSettings(
+        mode="cluster",
+        cluster_nodes=cluster.seeds.split(","),
+        max_connections=4,
+        key_prefix="burst",
+        wait_replicas=0,
+    )
+    store = SessionStore.from_settings(settings)
+    try:
+        epochs = await asyncio.gather(
+            *(
+                store.create(
+                    f"burst-{i:04d}",
+                    config_json="{}",
+                    token=f"t{i}",
+                    owner="test",
+                    ttl_s=60,
+                    retry_window_s=0,
+                )
+                for i in range(64)
+            )
+        )
+    finally:
+        await store.close()
+    assert epochs == [1] * 64
 
 
 async def test_takeover_reaches_the_old_driver_on_every_shard(

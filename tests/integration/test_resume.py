@@ -40,10 +40,18 @@ def noise(seconds: float, seed: int) -> bytes:
     return random.Random(seed).randbytes(int(seconds * 32000))
 
 
+def direct_client(redis_url: str) -> redis.Redis | redis.RedisCluster:
+    """A client for the node at `redis_url`, or for its whole Cluster when it is one (a
+    plain client cannot follow a Cluster's redirections)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    if client.info("cluster").get("cluster_enabled"):
+        client.close()
+        return redis.RedisCluster.from_url(redis_url, decode_responses=True)
+    return client
+
+
 def owner_of(redis_url: str, session_id: str) -> str:
-    meta = redis.Redis.from_url(redis_url, decode_responses=True).hgetall(
-        f"speech:{{{session_id}}}:meta"
-    )
+    meta = direct_client(redis_url).hgetall(f"speech:{{{session_id}}}:meta")
     return str(meta.get("owner", ""))
 
 
@@ -289,8 +297,7 @@ async def test_resume_refusals(sphinx_fleet: dict[str, Proc], redis_url: str) ->
     assert await resume(session_id, "not-the-token") == ("unauthorized", 1008)
     assert await resume(f"unknown-{time.time_ns()}", token) == ("session_not_found", 1008)
     # Idle past the resume window (LIMITS__SESSION_TIMEOUT_S, 300 s by default).
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    client.hset(f"speech:{{{session_id}}}:meta", "updated_ms", 0)
+    direct_client(redis_url).hset(f"speech:{{{session_id}}}:meta", "updated_ms", 0)
     assert await resume(session_id, token) == ("session_expired", 1008)
 
 

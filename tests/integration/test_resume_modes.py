@@ -3,8 +3,8 @@ gateways on replicated Redis: Sentinel, then Cluster (one setup of each for the 
 
 The gateways read REDIS__MODE and the sentinels' or nodes' addresses from the
 environment (set here for the module; `REDIS__URL`, which the tests pass, is then not
-used); `redis_url` is the primary's, for the tests that read Redis directly (Sentinel
-only: a plain client cannot follow a Cluster's redirections).
+used); `redis_url` is the primary's (Sentinel) or a node's (Cluster), for the tests
+that read Redis directly (`direct_client` follows a Cluster's redirections).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from tests.integration.test_resume import (
     sphinx_fleet,
     test_gateway_killed_mid_stream_resumes_on_the_other,
+    test_resume_refusals,
     test_resume_replays_missed_finals_and_continues,
     test_two_resumes_at_once_leave_exactly_one_driver,
 )
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.integration
 __all__ = [
     "sphinx_fleet",
     "test_gateway_killed_mid_stream_resumes_on_the_other",
+    "test_resume_refusals",
     "test_resume_replays_missed_finals_and_continues",
     "test_two_resumes_at_once_leave_exactly_one_driver",
 ]
@@ -53,13 +55,3 @@ def redis_url(replicated: SentinelSetup | ClusterSetup) -> str:
     if isinstance(replicated, ClusterSetup):
         return f"redis://127.0.0.1:{next(iter(replicated.nodes))}/0"
     return f"redis://127.0.0.1:{replicated.primary_port()}/0"
-
-
-@pytest.fixture(autouse=True)
-def _plain_reads_need_one_server(
-    replicated: SentinelSetup | ClusterSetup, request: pytest.FixtureRequest
-) -> None:
-    if isinstance(replicated, ClusterSetup) and (
-        request.function is test_gateway_killed_mid_stream_resumes_on_the_other
-    ):
-        pytest.skip("reads the session's owner with a plain client: Sentinel only")

@@ -166,6 +166,40 @@ class FileSettings(BaseModel):
     max_concurrent: int = Field(default=4, ge=1)
 
 
+class TenantQuota(BaseModel):
+    """One tenant's overrides of the `QuotaSettings` defaults: a field left out inherits
+    the default, 0 means unlimited."""
+
+    model_config = {"extra": "forbid"}
+
+    max_sessions: int | None = Field(default=None, ge=0)
+    starts_per_s: float | None = Field(default=None, ge=0)
+    start_burst: int | None = Field(default=None, ge=1)
+    audio_hours_per_day: float | None = Field(default=None, ge=0)
+
+
+class QuotaSettings(BaseModel):
+    """Fleet-wide quotas per tenant, counted in Redis (gateway/quotas, docs/quotas.md).
+    0 or None: unlimited. With authentication off every session belongs to the one
+    anonymous tenant "", so these then bound the whole fleet."""
+
+    # Sessions of one tenant streaming (or detached and resumable) at once, fleet-wide.
+    max_sessions: int | None = Field(default=200, ge=0)
+    # New sessions (starts; resumes are not counted) per second, with this burst.
+    starts_per_s: float | None = Field(default=10.0, ge=0)
+    start_burst: int = Field(default=50, ge=1)
+    # Audio received per UTC day; past it new sessions are refused until midnight UTC.
+    audio_hours_per_day: float | None = Field(default=2000.0, ge=0)
+    # How often (whole housekeeping ticks of 1 s) each pod refreshes its sessions'
+    # quota leases and adds their audio to the day's total ...
+    renew_interval_s: int = Field(default=10, ge=1)
+    # ... and how long a session keeps counting after its pod's last renewal (a crashed
+    # pod's sessions stop counting after this): at least two renewal intervals.
+    lease_s: float = Field(default=35.0, gt=0)
+    # Per tenant overrides, as JSON: QUOTAS__TENANTS='{"acme": {"max_sessions": 1000}}'.
+    tenants: dict[str, TenantQuota] = {}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__", env_file=None, extra="ignore", case_sensitive=False
@@ -176,3 +210,4 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     server: ServerSettings = ServerSettings()
     files: FileSettings = FileSettings()
+    quotas: QuotaSettings = QuotaSettings()

@@ -20,6 +20,7 @@ from gateway.files.body_limit import UploadLimit
 from gateway.observability.exposition import mount_metrics
 from gateway.observability.sampler import PodSampler
 from gateway.observability.tracing import configure_from_env
+from gateway.quotas.gate import QuotaGate
 from gateway.sessions.registry import SessionRegistry
 from gateway.sessions.service import SessionService
 from gateway.store.redis_store import SessionStore
@@ -41,7 +42,8 @@ def create_app(settings: Settings) -> FastAPI:
 
             discovery = start_discovery(settings.riva, backend)
         registry = SessionRegistry(settings.limits)
-        service = SessionService(settings, store, backend, registry)
+        quotas = QuotaGate.from_settings(settings)
+        service = SessionService(settings, store, backend, registry, quotas=quotas)
         app.state.service = service
         background = [
             asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
@@ -66,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await discovery.close()
             await backend.close()
             await store.close()
+            await quotas.close()
 
     app = FastAPI(title="Speech gateway", version="1.0.0", lifespan=lifespan)
     app.state.settings = settings

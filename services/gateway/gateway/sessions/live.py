@@ -22,6 +22,7 @@ import orjson
 from pydantic import ValidationError
 from riva.client.proto import riva_asr_pb2 as asr
 
+from gateway.auth.principal import public_id
 from gateway.backends.riva import RivaBackend
 from gateway.config import LimitSettings
 from gateway.errors import Fenced, LogGap, RecordLost, SessionError, StoreUnavailable
@@ -418,7 +419,7 @@ class LiveSession:
             log.warning("session %s: stopped state not persisted: %r", self.session_id, exc)
         self.finished = True
         stopped = TranscriptionStopped(
-            session_id=self.session_id, audio_ms=self.audio_ms, finals=self.seq
+            session_id=public_id(self.session_id), audio_ms=self.audio_ms, finals=self.seq
         )
         async with asyncio.timeout(self._limits.send_timeout_s):
             await self.transport.send_text(stopped.model_dump_json())

@@ -14,6 +14,7 @@ import time
 import orjson
 from pydantic import ValidationError
 
+from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.errors import Fenced, LogGap, RecordLost, SessionError, StoreUnavailable
@@ -29,6 +30,7 @@ from gateway.protocol import (
     TranscriptionStopped,
     client_message_adapter,
 )
+from gateway.quotas.gate import QuotaGate
 from gateway.sessions.admission import Admission
 from gateway.sessions.client_socket import ClientGone, ClientSocket
 from gateway.sessions.failures import (
@@ -62,6 +64,7 @@ class SessionService:
         store: SessionStore,
         backend: RivaBackend,
         registry: SessionRegistry,
+        quotas: QuotaGate | None = None,
     ) -> None:
         self._settings = settings
         self._limits = settings.limits
@@ -71,37 +74,52 @@ class SessionService:
         self.registry = registry
         self.admission = Admission(settings.limits)
         self.draining = False
+        # Fleet-wide quotas per tenant (gateway/quotas); none when not given.
+        self.quotas = quotas if quotas is not None else QuotaGate.off()
 
-    async def handle(self, transport: ClientSocket, session_id: str) -> None:
-        """Serve one accepted socket until the session ends, however it ends."""
+    async def handle(
+        self, transport: ClientSocket, session_id: str, principal: Principal = ANONYMOUS
+    ) -> None:
+        """Serve one accepted socket until the session ends, however it ends.
+
+        `session_id` is the client's; the session lives under `principal.key(session_id)`
+        (its tenant's), which is the id the store, the registry and the logs use."""
         session: LiveSession | None = None
         outcome = "error"
-        traced = tracing.start_session(session_id, self.owner)
+        quota_added = False
+        key = principal.key(session_id)
+        traced = tracing.start_session(key, self.owner)
         try:
             opening = await self._await_opening(transport)
-            self._admit(session_id)
+            self._admit(key)
             self.admission.opening += 1
             try:
+                # Quotas: count the session for its tenant, or raise the refusal.
+                new = isinstance(opening, StartTranscription)
+                quota_added = await self.quotas.admit(principal.tenant, key, new=new)
                 if isinstance(opening, StartTranscription):
-                    session = await self._start(transport, session_id, opening.config)
+                    session = await self._start(transport, key, session_id, opening.config)
                 else:
-                    session = await self._resume(transport, session_id, opening)
+                    session = await self._resume(transport, key, session_id, opening)
             finally:
                 self.admission.opening -= 1
             if session is not None:
                 await session.run()
             outcome = "stopped"
         except BaseExceptionGroup as group:
-            outcome = await self._end_with(transport, first_cause(group), session_id)
+            outcome = await self._end_with(transport, first_cause(group), key)
         except (SessionError, ClientGone) as exc:
-            outcome = await self._end_with(transport, exc, session_id)
+            outcome = await self._end_with(transport, exc, key)
         except Exception as exc:
-            outcome = await self._end_with(transport, exc, session_id)
+            outcome = await self._end_with(transport, exc, key)
         finally:
             if session is not None:
                 self.registry.remove(session)
                 if not session.finished:
                     await self._detach(session)
+            # Quotas: count its last audio; free its place unless it may be resumed.
+            resumable = session is not None and not session.finished
+            await self.quotas.ended(key, session, added=quota_added, keep=resumable)
             metrics.SESSIONS_ENDED.labels(outcome).inc()
             tracing.end_session(traced, session, outcome)
 
@@ -177,12 +195,12 @@ class SessionService:
             raise refused
 
     async def _start(
-        self, transport: ClientSocket, session_id: str, config: TranscriptionConfig
+        self, transport: ClientSocket, key: str, session_id: str, config: TranscriptionConfig
     ) -> LiveSession:
         token = secrets.token_urlsafe(32)
         try:
             epoch = await self.store.create(
-                session_id,
+                key,
                 config_json=config.model_dump_json(),
                 token=token,
                 owner=self.owner,
@@ -190,10 +208,10 @@ class SessionService:
                 retry_window_s=self._limits.start_retry_window_s,
             )
         except StoreUnavailable as exc:
-            raise store_unavailable(session_id, exc) from None
+            raise store_unavailable(key, exc) from None
         if not epoch:
             raise session_exists(session_id)
-        session = self._live(transport, session_id, config, epoch=epoch, resume_token=token)
+        session = self._live(transport, key, config, epoch=epoch, resume_token=token)
         self.registry.add(session)
         metrics.SESSIONS_STARTED.inc()
         events.session_started()
@@ -202,14 +220,14 @@ class SessionService:
         return session
 
     async def _resume(
-        self, transport: ClientSocket, session_id: str, message: ResumeTranscription
+        self, transport: ClientSocket, key: str, session_id: str, message: ResumeTranscription
     ) -> LiveSession | None:
         """Take the session over, replay the finals the client missed, and continue from
         the committed offset; None if the session had stopped (nothing to continue)."""
         try:
             # Bumps the epoch and tells the previous driver, wherever it runs.
             resumed = await self.store.resume(
-                session_id,
+                key,
                 token=message.resume_token,
                 owner=self.owner,
                 last_seq=message.last_seq,
@@ -217,17 +235,17 @@ class SessionService:
                 ttl_s=self._limits.session_ttl_s,
             )
         except StoreUnavailable as exc:
-            raise store_unavailable(session_id, exc) from None
+            raise store_unavailable(key, exc) from None
         except ResumeRefused as refused:
             raise resume_refused(session_id, refused.reason, refused.seq) from None
         if resumed.state is not SessionState.STOPPED:
-            self.on_takeover(session_id, resumed.epoch)  # here at once, if it runs here
+            self.on_takeover(key, resumed.epoch)  # here at once, if it runs here
         try:
-            finals = await self.store.finals_after(session_id, message.last_seq)
+            finals = await self.store.finals_after(key, message.last_seq)
         except StoreUnavailable as exc:
             # The session is ours now but cannot go on: leave it resumable.
-            await self._leave_detached(session_id, resumed)
-            raise store_unavailable(session_id, exc) from None
+            await self._leave_detached(key, resumed)
+            raise store_unavailable(key, exc) from None
         # Bounded: a client that does not read its replay must not hold this pod.
         async with asyncio.timeout(self._limits.send_timeout_s + len(finals) / 100):
             for _, payload in finals:
@@ -243,7 +261,7 @@ class SessionService:
         config = TranscriptionConfig.model_validate_json(resumed.config_json)
         session = self._live(
             transport,
-            session_id,
+            key,
             config,
             epoch=resumed.epoch,
             resume_token=message.resume_token,
@@ -257,7 +275,7 @@ class SessionService:
         # A resume that raced ours may have published its takeover before we were
         # registered to hear it: look once more, now that any later one will be heard.
         with contextlib.suppress(StoreUnavailable):
-            if await self.store.epoch(session_id) > resumed.epoch:
+            if await self.store.epoch(key) > resumed.epoch:
                 session.abort(session_taken_over())
         metrics.SESSIONS_RESUMED.inc()
         events.session_resumed(resumed.epoch)
@@ -382,6 +400,9 @@ class SessionService:
                 self.registry.tick()
                 if ticks % renew_every == 0:
                     await self.renew_leases()
+                # Quotas: this pod's sessions' leases and audio, one pipeline for all.
+                if self.quotas.due(ticks):
+                    await self.quotas.renew(self.registry.sessions.values())
             except Exception:
                 log.exception("housekeeping failed")
 

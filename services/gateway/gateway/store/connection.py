@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.maint_notifications import MaintNotificationsConfig
 
 from gateway.config import RedisSettings
 
@@ -104,5 +105,18 @@ def _cluster_client(settings: RedisSettings) -> RedisCluster:
     return RedisCluster(
         startup_nodes=nodes,
         max_connections=settings.max_connections,  # per node
+        # redis-py's maintenance notifications (a RESP3 handshake on each new connection,
+        # for Redis Enterprise's and Redis 8's planned moves) race with concurrent calls
+        # on one node: a connection opened while another task's call reconnects fails
+        # with a closed writer, a RuntimeError no caller can classify (measured:
+        # `make bench-redis` cluster:3 with 8 simulated pods in one process). Off: slot
+        # moves are followed through MOVED/ASK as before.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
+        # A MOVED reply patches the slot map from the reply itself; redis-py's default
+        # also reloads the whole map every 5th MOVED by closing every connection, those
+        # of other sessions' calls in flight included, which then fail with a closed
+        # transport (measured: 16 concurrent callers on a Cluster of 3). The map is
+        # still reloaded after a connection error, a ClusterDown or a timeout.
+        reinitialize_steps=0,
         **_common(settings),
     )

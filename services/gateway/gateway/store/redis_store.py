@@ -33,6 +33,7 @@ from gateway.errors import Fenced, LogGap, RecordLost, StoreUnavailable
 from gateway.observability.redis_ops import RedisOp
 from gateway.sessions.lifecycle import SessionState
 from gateway.store import scripts
+from gateway.store.cluster_calls import CallGate, closed_under_us
 from gateway.store.connection import RedisClient, connect
 from gateway.store.takeovers import TakeoverSubscription, slot_channel, slot_tags
 
@@ -126,6 +127,9 @@ class SessionStore:
         self._redis = client
         self._prefix = settings.key_prefix
         self._cluster = isinstance(client, RedisCluster)
+        self._gate = (
+            CallGate(settings.max_connections, settings.socket_timeout_s) if self._cluster else None
+        )
         # Finals are committed once this many replicas hold them (0: no WAIT).
         self._wait_replicas = settings.replicas_to_wait
         self._wait_timeout_ms = settings.wait_timeout_ms
@@ -431,7 +435,10 @@ class SessionStore:
     async def _call(self, op: str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         try:
             with RedisOp(op):
-                return await fn(*args, **kwargs)
+                if self._gate is None:
+                    return await fn(*args, **kwargs)
+                async with self._gate:
+                    return await fn(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         except (SlotNotCoveredError, ClusterError) as exc:
@@ -441,6 +448,10 @@ class SessionStore:
         except ResponseError as exc:
             if is_store_fault(exc):
                 raise StoreUnavailable(str(exc)) from exc
+            raise
+        except (RuntimeError, AttributeError, TypeError) as exc:
+            if self._cluster and closed_under_us(exc):
+                raise StoreUnavailable(f"connection closed by a slot map reload: {exc}") from exc
             raise
 
 

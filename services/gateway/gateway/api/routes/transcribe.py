@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from gateway.api.asgi_socket import AsgiSocket
+from gateway.auth.principal import ANONYMOUS
 from gateway.config import Settings
 from gateway.observability import events
 from gateway.protocol import SESSION_ID_RE
@@ -49,7 +50,8 @@ class TranscribeEndpoint:
             events.rejected("origin")
             await _deny(websocket, 403, "forbidden_origin: origin not allowed")
             return
-        refused = service.refusal(session_id)
+        principal = ANONYMOUS
+        refused = service.refusal(principal.key(session_id))
         if refused is not None:
             events.rejected("draining" if service.draining else "capacity")
             # Before the upgrade, so that NGINX tries the next gateway at once.
@@ -62,7 +64,7 @@ class TranscribeEndpoint:
             )
             return
         await websocket.accept()
-        await service.handle(AsgiSocket(receive, send), session_id)
+        await service.handle(AsgiSocket(receive, send), session_id, principal)
 
 
 router.routes.append(WebSocketRoute("/transcribe/{session_id}", TranscribeEndpoint()))
