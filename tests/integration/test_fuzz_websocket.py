@@ -98,8 +98,15 @@ def error_lines(text: str) -> list[str]:
     ]
 
 
-def bad_inputs(port: int, reason: str) -> float:
-    return metric_value(port, f'gateway_bad_input_total{{reason="{reason}"}}')
+def metric(proc: Proc, name: str) -> float:
+    # /metrics moves to the pod's admin listener where there is one (`admin_port`).
+    port = proc.extra.get("admin_port", proc.port)
+    assert isinstance(port, int)
+    return metric_value(port, name)
+
+
+def bad_inputs(proc: Proc, reason: str) -> float:
+    return metric(proc, f'gateway_bad_input_total{{reason="{reason}"}}')
 
 
 def new_id() -> str:
@@ -112,7 +119,7 @@ def new_id() -> str:
 async def test_invalid_utf8_gets_invalid_message_a_count_and_one_warning(
     gateway: Proc, base: str
 ) -> None:
-    offset, before = gateway.log.stat().st_size, bad_inputs(gateway.port, "invalid_utf8")
+    offset, before = gateway.log.stat().st_size, bad_inputs(gateway, "invalid_utf8")
     connections = 20
     for i in range(connections):
         async with await open_ws(base, new_id()) as ws:
@@ -129,7 +136,7 @@ async def test_invalid_utf8_gets_invalid_message_a_count_and_one_warning(
             "error", "invalid_message", False,
         )  # fmt: skip
         assert ws.close_code == 1008
-    assert bad_inputs(gateway.port, "invalid_utf8") == before + connections
+    assert bad_inputs(gateway, "invalid_utf8") == before + connections
     logged = log_since(gateway, offset)
     assert error_lines(logged) == []
     warnings = [line for line in logged.splitlines() if "not valid UTF-8" in line]
@@ -150,7 +157,7 @@ async def test_a_socket_ended_before_its_start_is_answered_leaves_no_session_beh
         assert [e["code"] for e in run.of("error")] == ["invalid_message"]
         assert run.close_code == 1008
     poll_until(
-        lambda: metric_value(gateway.port, "gateway_sessions_active") == 0.0,
+        lambda: metric(gateway, "gateway_sessions_active") == 0.0,
         15,
         "the sessions of the ended sockets to be released",
     )
@@ -159,7 +166,7 @@ async def test_a_socket_ended_before_its_start_is_answered_leaves_no_session_beh
 async def test_malformed_session_ids_are_counted_not_logged_as_errors(
     gateway: Proc, base: str
 ) -> None:
-    offset, before = gateway.log.stat().st_size, bad_inputs(gateway.port, "bad_session_id")
+    offset, before = gateway.log.stat().st_size, bad_inputs(gateway, "bad_session_id")
     bad_ids = ["short", "x" * 65, "bad%20id!", "semi%3Bcolon-id", "%C3%A9t%C3%A9-session"]
     for bad in bad_ids:
         with pytest.raises(InvalidStatus) as info:
@@ -168,7 +175,7 @@ async def test_malformed_session_ids_are_counted_not_logged_as_errors(
         assert info.value.response.body.startswith(b"invalid_message: ")
         status, body = http_get(f"http://127.0.0.1:{gateway.port}/api/v1/sessions/{bad}")
         assert status == 400, body
-    assert bad_inputs(gateway.port, "bad_session_id") == before + 2 * len(bad_ids)
+    assert bad_inputs(gateway, "bad_session_id") == before + 2 * len(bad_ids)
     logged = log_since(gateway, offset)
     assert error_lines(logged) == []
     # uvicorn's one line per refused connection, nothing more.
@@ -597,7 +604,7 @@ def test_fuzzed_realtime_events_are_client_errors_never_server_errors(
 
 def test_no_session_left_running_after_the_fuzz(gateway: Proc) -> None:
     poll_until(
-        lambda: metric_value(gateway.port, "gateway_sessions_active") == 0.0,
+        lambda: metric(gateway, "gateway_sessions_active") == 0.0,
         15,
         "every fuzzed session to end",
     )
