@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from gateway.protocol import (
     ErrorCode,
@@ -41,7 +42,7 @@ from tests.support.fixtures_gateway import GatewayFactory, http_get, start_gatew
 from tests.support.metrics import metric_value
 from tests.support.processes import Proc, free_port, poll_until
 from tests.support.protocol_schema import checked_event
-from tests.support.ws import collect, frames, open_ws, stream_session
+from tests.support.ws import collect, frames, open_ws, session_url, stream_session
 
 pytestmark = pytest.mark.integration
 
@@ -239,6 +240,34 @@ def test_malformed_handshakes_are_refused_quietly(
     logged = log_since(gateway, offset)
     assert error_lines(logged) == []
     assert len(logged.splitlines()) <= 2  # uvicorn's line for the connection, at most
+
+
+async def test_no_credential_of_a_whole_session_reaches_the_log(gateway: Proc, base: str) -> None:
+    """A session opened with credentials in every place a client may put them, left and
+    resumed with its resume token: none of them in any log line."""
+    offset = gateway.log.stat().st_size
+    session_id = new_id()
+    secrets = {"header": "sk-hdr-8c1f", "protocol": "sk-proto-5d2e", "query": "sk-query-9a7b"}
+    url = f"{session_url(base, session_id)}?access_token={secrets['query']}"
+    opened = connect(
+        url,
+        compression=None,
+        additional_headers={"Authorization": f"Bearer {secrets['header']}"},
+        subprotocols=[Subprotocol(f"bearer.{secrets['protocol']}")],
+    )
+    async with opened as ws:
+        await ws.send(json.dumps({"type": "start_transcription", "config": {}}))
+        token = checked_event(json.loads(await ws.recv()))["resume_token"]
+        await ws.send(goforward()[: 10 * FRAME_100MS])
+    async with await open_ws(base, session_id) as ws:
+        await ws.send(json.dumps({"type": "resume_transcription", "resume_token": token}))
+        assert (await next_reply(ws))["event"] == "transcription_resumed"
+        await ws.send(json.dumps({"type": "stop_transcription"}))
+        assert (await next_reply(ws))["event"] == "transcription_stopped"
+    logged = log_since(gateway, offset)
+    assert session_id in logged  # the session's lines are there
+    for secret in [token, *secrets.values()]:
+        assert secret not in logged
 
 
 # ---- property-based fuzzing ----------------------------------------------------------
