@@ -54,6 +54,7 @@ WS_MAX_SIZE = 4 * 1024 * 1024  # the worker's ws_max_size: uvicorn closes 1009 p
 CODES = {code.value for code in ErrorCode}
 DOCUMENTED_CLOSES = {1000, 1008, 1009, 1011, 1012, 1013}
 REPLY_WAIT_S = 15.0
+IDLE_TIMEOUT_S = 8
 # A stray byte, a bad sequence inside valid JSON, an encoded surrogate.
 NOT_UTF8 = [b"\xff", b'{"type":"\xc3\x28"}', b"\xed\xa0\x80"]
 GOOD_CONFIGS = [
@@ -73,7 +74,13 @@ def gateway(log_dir: Path, redis_url: str, asr_server: Proc) -> Iterator[Proc]:
         name="gateway-fuzz",
         # The fuzz tests the protocol, not admission: two busy cores must not make the
         # worker refuse sessions as saturated.
-        env={"LIMITS__MAX_LOOP_LAG_S": "10", "LIMITS__MAX_LOOP_BUSY": "1"},
+        # A session whose client vanished unseen is ended by the idle timeout: shorter
+        # here, so that the last test can wait for every fuzzed session's end.
+        env={
+            "LIMITS__MAX_LOOP_LAG_S": "10",
+            "LIMITS__MAX_LOOP_BUSY": "1",
+            "LIMITS__IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
+        },
     )
     yield proc
     proc.stop()
@@ -180,7 +187,8 @@ async def test_malformed_session_ids_are_counted_not_logged_as_errors(
     logged = log_since(gateway, offset)
     assert error_lines(logged) == []
     # uvicorn's one line per refused connection, nothing more.
-    assert len(logged.splitlines()) <= len(bad_ids)
+    refused = [line for line in logged.splitlines() if "/api/v1/" in line]
+    assert len(refused) <= len(bad_ids)
 
 
 async def test_a_token_in_the_query_string_never_reaches_the_log(gateway: Proc) -> None:
@@ -227,8 +235,9 @@ def test_malformed_handshakes_are_refused_quietly(
     gateway: Proc, key: str, version: str, upgrade: str
 ) -> None:
     offset = gateway.log.stat().st_size
+    session_id = new_id()
     request = (
-        f"GET /api/v1/transcribe/{new_id()} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"GET /api/v1/transcribe/{session_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Connection: Upgrade\r\nUpgrade: {upgrade}\r\nSec-WebSocket-Key: {key}\r\n"
         f"Sec-WebSocket-Version: {version}\r\n\r\n"
     )
@@ -239,7 +248,8 @@ def test_malformed_handshakes_are_refused_quietly(
     assert status in (101, 400, 403, 404, 426), status_line
     logged = log_since(gateway, offset)
     assert error_lines(logged) == []
-    assert len(logged.splitlines()) <= 2  # uvicorn's line for the connection, at most
+    # uvicorn's one line for the connection, at most (other lines may be other sessions').
+    assert len([line for line in logged.splitlines() if session_id in line]) <= 1
 
 
 async def test_no_credential_of_a_whole_session_reaches_the_log(gateway: Proc, base: str) -> None:
@@ -353,7 +363,9 @@ def expectation(kind: str, payload: Any, started: bool) -> Expect | None:
         code = "frame_too_large" if started else "invalid_message"
         return Expect(codes={code}, close={1009 if started else 1008})
     if kind == "huge":
-        return Expect(close={1009})  # uvicorn's own limit: the close alone
+        # uvicorn's own limit: the close alone. The server stops reading mid-frame, so its
+        # close may reach the client as a reset (1006) while the client is still sending.
+        return Expect(close={1009, 1006})
     if kind == "resume_garbage":
         if started:
             return Expect(codes={"invalid_message"})
@@ -634,6 +646,6 @@ def test_fuzzed_realtime_events_are_client_errors_never_server_errors(
 def test_no_session_left_running_after_the_fuzz(gateway: Proc) -> None:
     poll_until(
         lambda: metric(gateway, "gateway_sessions_active") == 0.0,
-        15,
+        IDLE_TIMEOUT_S + 10,
         "every fuzzed session to end",
     )
