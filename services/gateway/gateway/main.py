@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from gateway import web
 from gateway.admin.follower import start_following
+from gateway.api.errors import install_error_handlers
 from gateway.api.router import api_router
 from gateway.api.routes import audio_transcriptions, published, realtime
 from gateway.auth import redaction
@@ -107,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_bytes=settings.files.max_bytes,
     )  # fmt: skip
     app.mount(web.STATIC_PATH, web.static_files(), name="static")
+    install_error_handlers(app)
     return app
 
 

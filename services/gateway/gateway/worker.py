@@ -16,6 +16,9 @@ from uvicorn.config import Config
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from gateway.api.ws_protocol import GatewayWebSocketProtocol
+from gateway.observability.logs import redact_handlers
+
 log = logging.getLogger(__name__)
 
 
@@ -59,12 +62,16 @@ class DrainingServer(Server):
             super().handle_exit(sig, frame)
 
 
+_REDACTED_LOGGERS = ("uvicorn.error", "uvicorn.access", "gunicorn.error", "gateway")
+
+
 class GatewayWorker(UvicornWorker):  # type: ignore[misc]
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "uvloop",
         "http": "httptools",
-        # The sans-I/O implementation costs 10-15 % less CPU per stream (DESIGN.md).
-        "ws": "websockets-sansio",
+        # The sans-I/O implementation costs 10-15 % less CPU per stream (DESIGN.md); this
+        # is its subclass hardened against client input (api/ws_protocol.py).
+        "ws": GatewayWebSocketProtocol,
         # Audio does not compress; deflate would cost CPU and memory per socket.
         "ws_per_message_deflate": False,
         # Frames up to this size reach the gateway, which answers frames over its own
@@ -73,6 +80,11 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
         "lifespan": "on",
         "proxy_headers": True,
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn logs each WebSocket's path with its query string (`?access_token=`).
+        redact_handlers(*(logging.getLogger(name) for name in _REDACTED_LOGGERS))
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi

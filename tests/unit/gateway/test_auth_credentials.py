@@ -136,11 +136,12 @@ def test_a_query_credential_never_reaches_a_log_line(caplog: pytest.LogCaptureFi
     import logging
 
     from gateway.auth import redaction
+    from gateway.observability.logs import RedactSecrets
 
     redaction.install()
     redaction.install()  # idempotent
     logger = logging.getLogger("uvicorn.error")
-    assert sum(isinstance(f, redaction.RedactCredentials) for f in logger.filters) == 1
+    assert sum(isinstance(f, RedactSecrets) for f in logger.filters) == 1
     with caplog.at_level(logging.INFO, logger="uvicorn.error"):
         logger.info(
             '%s - "WebSocket %s" %d',

@@ -39,7 +39,8 @@ def decode_pcm16(file: BinaryIO, *, max_duration_s: float) -> Iterator[bytes]:
     try:
         sound = soundfile.SoundFile(file)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise UnsupportedAudio(f"cannot decode the file as audio: {exc}") from exc
+        # A fixed text: libsndfile's names the upload's temporary file and its address.
+        raise UnsupportedAudio("cannot decode the file as audio") from exc
     with sound:
         rate = sound.samplerate
         if sound.frames > 0 and sound.frames / rate > max_duration_s:
@@ -59,7 +60,7 @@ def decode_pcm16(file: BinaryIO, *, max_duration_s: float) -> Iterator[bytes]:
                 if len(mono):
                     yield _to_pcm16(mono)
         except soundfile.LibsndfileError as exc:
-            raise UnsupportedAudio(f"the audio is damaged: {exc}") from exc
+            raise UnsupportedAudio("the audio is damaged") from exc
         if resampler is not None:
             tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
             if len(tail):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import grpc
@@ -13,6 +14,8 @@ from gateway.files.chunking import BYTES_PER_MS
 from gateway.files.decode import TARGET_RATE
 from gateway.files.transcript import Segment, TimedWord
 
+log = logging.getLogger(__name__)
+
 # Errors after which another endpoint may well succeed.
 _RETRY_ELSEWHERE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
@@ -21,8 +24,11 @@ class RecognizeFailed(Exception):
     """The speech backend could not recognise a chunk."""
 
     def __init__(self, status: grpc.StatusCode, detail: str) -> None:
-        super().__init__(f"speech backend error ({status.name}): {detail}")
+        # The message goes to the client: a gRPC status's details may name internal
+        # addresses, so they stay in `detail`, for the log.
+        super().__init__(f"speech backend error ({status.name})")
         self.status = status
+        self.detail = detail
 
 
 def recognition_config(language: str, model: str) -> asr.RecognitionConfig:
@@ -72,6 +78,7 @@ class ChunkRecognizer:
                     balancer.mark_failed(endpoint)
                     endpoint = balancer.pick(exclude=endpoint)
                     continue
+                log.warning("Recognize failed (%s): %s", exc.code().name, exc.details())
                 raise RecognizeFailed(exc.code(), exc.details() or "") from exc
             finally:
                 endpoint.active -= 1

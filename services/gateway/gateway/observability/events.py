@@ -17,6 +17,11 @@ def rejected(reason: str) -> None:
     metrics.SESSIONS_REJECTED.labels(reason).inc()
 
 
+def bad_input(reason: str) -> None:
+    """Malformed input refused at the edge; `reason` is one of BAD_INPUT_REASONS."""
+    metrics.BAD_INPUT.labels(reason).inc()
+
+
 def session_failed(error: SessionError) -> None:
     """A session's connection ends with `error` (sent to the client, or silent)."""
     if error.notify:

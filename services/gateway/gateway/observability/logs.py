@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,3 +63,39 @@ class JsonFormatter(logging.Formatter):
 def session_log(event: str, **fields: str | int | float | None) -> None:
     """One line for a session transition (the session id comes from the context)."""
     sessions_log.info(event, extra={"event": event, **fields})
+
+
+# Credentials a client may put where a log line can see them: the query string of a
+# request line (`?access_token=`), an `Authorization` value, the `bearer.<token>` and
+# `realtime-token.<secret>` sub-protocols, a `resume_token` field.
+_SECRETS = re.compile(
+    r"(?P<key>(?:access_token|token|api_key|apikey|key|client_secret|resume_token)"
+    r"[\"']?\s*[=:]\s*[\"']?)[^&\s\"',;]+"
+    r"|(?P<scheme>\b(?:bearer|basic)[ .]|realtime-token\.)[^\s\"',;]+",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """`text` with every credential it carries replaced by `[redacted]`."""
+    return _SECRETS.sub(lambda m: (m["key"] or m["scheme"]) + "[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """A handler filter: no credential reaches a log line (uvicorn logs each WebSocket's
+    path with its query string). Per log line, never per frame."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redact_handlers(*loggers: logging.Logger) -> None:
+    """Put `RedactSecrets` on every handler of `loggers` (once)."""
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+                handler.addFilter(RedactSecrets())

@@ -48,6 +48,13 @@ SESSION_ERRORS = Counter(
     "gateway_session_errors_total", "Error events sent to clients, by code", ["code"]
 )
 FINALS = Counter("gateway_finals_total", "Final transcripts sent to clients")
+# Malformed input refused at the edge, counted rather than logged per occurrence (a client
+# must not be able to flood the logs); messages that parse but break the protocol are in
+# SESSION_ERRORS by code.
+BAD_INPUT_REASONS = ("invalid_utf8", "bad_frame", "bad_session_id", "bad_request")
+BAD_INPUT = Counter(
+    "gateway_bad_input_total", "Malformed client input refused at the edge, by reason", ["reason"]
+)
 
 # ---- traffic ---------------------------------------------------------------------------
 
@@ -160,6 +167,8 @@ def init_labels(error_codes: Iterable[str]) -> None:
     codes = list(error_codes)
     for reason in REJECTION_REASONS:
         SESSIONS_REJECTED.labels(reason)
+    for reason in BAD_INPUT_REASONS:
+        BAD_INPUT.labels(reason)
     for kind in ("interim", "final"):
         ADDED_LATENCY.labels(kind)
     for code in codes:

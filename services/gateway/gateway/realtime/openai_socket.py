@@ -103,25 +103,28 @@ class OpenAIRealtimeSocket:
         try:
             event = orjson.loads(raw)
             kind = event["type"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            if kind == "input_audio_buffer.append":
+                await self._append(event)
+            elif kind in ("session.update", "transcription_session.update"):
+                self._beta = kind == "transcription_session.update"
+                await self._configure(event.get("session") or {})
+            elif kind == "input_audio_buffer.commit":
+                if not self._riva:  # Riva's clients commit every chunk: nothing to do
+                    await self._commit()
+            elif kind == "input_audio_buffer.done":
+                self._start_if_needed()
+                self._to_service.append(_STOP)
+            elif kind == "input_audio_buffer.clear":
+                # Audio is streamed to the recogniser as it comes: what was sent is heard.
+                await self._emit(
+                    {"type": "input_audio_buffer.cleared", "event_id": self._ids.next()}
+                )
+            else:
+                await self._error("unsupported_event", f"{str(kind)[:64]} is not supported here")
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            # Not an object, or a field of the wrong shape (`"session": []`): the client's
+            # mistake, not an internal error of the gateway.
             await self._error("invalid_event", "events are JSON objects with a type")
-            return
-        if kind == "input_audio_buffer.append":
-            await self._append(event)
-        elif kind in ("session.update", "transcription_session.update"):
-            self._beta = kind == "transcription_session.update"
-            await self._configure(event.get("session") or {})
-        elif kind == "input_audio_buffer.commit":
-            if not self._riva:  # Riva's clients commit every chunk: nothing to do
-                await self._commit()
-        elif kind == "input_audio_buffer.done":
-            self._start_if_needed()
-            self._to_service.append(_STOP)
-        elif kind == "input_audio_buffer.clear":
-            # Audio is streamed to the recogniser as it comes: what was sent is heard.
-            await self._emit({"type": "input_audio_buffer.cleared", "event_id": self._ids.next()})
-        else:
-            await self._error("unsupported_event", f"{kind} is not supported here")
 
     async def _append(self, event: dict[str, Any]) -> None:
         try:
@@ -141,8 +144,11 @@ class OpenAIRealtimeSocket:
     async def _configure(self, session: dict[str, Any]) -> None:
         try:
             config = config_from_session(session)
-        except (UnsupportedSession, ValueError) as exc:
+        except UnsupportedSession as exc:
             await self._error("invalid_session", str(exc))
+            return
+        except ValueError:  # pydantic's text echoes the input and links its docs
+            await self._error("invalid_session", "a session field has a wrong type or value")
             return
         if self._started:
             if config != self._config:

@@ -28,26 +28,33 @@ FAILOVER_CODES = _BACKEND_RETRYABLE | {
 }
 
 
+_MAX_DETAIL = 200
+
+
 def backend_error(exc: grpc.aio.AioRpcError) -> SessionError:
+    """The session's end after a backend failure: the client gets a fixed text (a gRPC
+    status's details may name internal addresses), the log gets the details, once."""
     code = exc.code()
     detail = exc.details() or code.name
     if code == grpc.StatusCode.INVALID_ARGUMENT:
+        # The backend's word on the client's own configuration: the one detail that helps.
         return SessionError(
             ErrorCode.INVALID_CONFIG,
-            f"the speech backend rejected the configuration: {detail}",
+            f"the speech backend rejected the configuration: {detail[:_MAX_DETAIL]}",
             close_code=CloseCode.POLICY,
         )
+    log.warning("speech backend failed the session (%s): %s", code.name, detail)
     if code in _BACKEND_RETRYABLE:
         return SessionError(
             ErrorCode.BACKEND_UNAVAILABLE,
-            f"no speech backend available: {detail}",
+            "no speech backend available: try again",
             retryable=True,
             close_code=CloseCode.TRY_AGAIN_LATER,
             retry_after_s=1.0,
         )
     return SessionError(
         ErrorCode.BACKEND_ERROR,
-        f"speech backend error ({code.name}): {detail}",
+        f"speech backend error ({code.name})",
         close_code=CloseCode.INTERNAL,
     )
 

@@ -217,7 +217,7 @@ class SessionService:
         metrics.SESSIONS_STARTED.inc()
         events.session_started()
         started = TranscriptionStarted(session_id=session_id, resume_token=token, config=config)
-        await transport.send_text(started.model_dump_json())
+        await self._announce(transport, session, started.model_dump_json())
         return session
 
     async def _resume(
@@ -285,8 +285,19 @@ class SessionService:
             resume_from_ms=resumed.committed_ms,
             replayed_finals=len(finals),
         )
-        await transport.send_text(event.model_dump_json())
+        await self._announce(transport, session, event.model_dump_json())
         return session
+
+    async def _announce(self, transport: ClientSocket, session: LiveSession, event: str) -> None:
+        """Send a registered session's first event. A client gone by then (it closed right
+        after its start, or sent a frame that ended the socket) must not leave the session
+        registered, and renewed, for the life of the worker: it is left resumable."""
+        try:
+            await transport.send_text(event)
+        except BaseException:
+            self.registry.remove(session)
+            await self._detach(session)
+            raise
 
     async def _leave_detached(self, session_id: str, resumed: Resumed) -> None:
         with contextlib.suppress(StoreUnavailable, Fenced, RecordLost, LogGap):

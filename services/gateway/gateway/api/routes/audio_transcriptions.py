@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
+import grpc
 import orjson
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
@@ -129,6 +130,10 @@ async def _transcribe(
     except AudioTooLong as exc:
         return openai_error(400, str(exc), param="file", code="audio_too_long")
     except RecognizeFailed as exc:
+        if exc.status == grpc.StatusCode.INVALID_ARGUMENT:
+            # The model or language the client named: its mistake, with the backend's reason.
+            message = f"the speech backend rejected the request: {exc.detail[:200]}"
+            return openai_error(400, message, param=None, code="unsupported_value")
         return openai_error(502, str(exc), param=None, code="backend_error")
     granularities: set[str] = set(timestamp_granularities or ())
     if response_format == "text":

@@ -18,6 +18,7 @@ from gateway.api.authn import PrincipalDep
 from gateway.api.deps import ServiceDep
 from gateway.auth.principal import Principal
 from gateway.errors import StoreUnavailable
+from gateway.observability import events
 from gateway.protocol import SESSION_ID_RE
 from gateway.store.deletion import DELETED, SessionDeletion
 from gateway.store.redis_store import SessionRecord, SessionStore, hash_token
@@ -44,7 +45,8 @@ async def _owned_record(
 ) -> tuple[str, SessionRecord]:
     """(scoped key, record) of a session the caller may see; 404 for any other."""
     if not SESSION_ID_RE.fullmatch(session_id):
-        raise HTTPException(400, "session_id must be 8 to 64 of [A-Za-z0-9_-]")
+        events.bad_input("bad_session_id")
+        raise HTTPException(400, "invalid_message: session_id must be 8 to 64 of [A-Za-z0-9_-]")
     if not principal.may_use(session_id):
         raise HTTPException(403, "unauthorized: this token is for another session")
     anonymous = not principal.tenant

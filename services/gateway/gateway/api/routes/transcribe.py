@@ -27,6 +27,8 @@ from gateway.sessions.service import SessionService
 
 router = APIRouter(tags=["transcribe"])
 
+BAD_SESSION_ID = "session_id must be 8 to 64 of [A-Za-z0-9_-]"
+
 
 def origin_allowed(origin: str | None, allowed: list[str], host: str | None = None) -> bool:
     """Whether a socket may be opened from a page at `origin`: with an `allowed` list,
@@ -60,7 +62,8 @@ class TranscribeEndpoint:
         service: SessionService = scope["app"].state.service
         settings: Settings = scope["app"].state.settings
         if not SESSION_ID_RE.fullmatch(session_id):
-            await _deny(websocket, 400, "session_id must be 8 to 64 of [A-Za-z0-9_-]")
+            events.bad_input("bad_session_id")
+            await _deny(websocket, 400, f"invalid_message: {BAD_SESSION_ID}")
             return
         headers = websocket.headers
         allowed = settings.server.allowed_origins
