@@ -16,6 +16,7 @@ from gateway.config import QuotaSettings, RedisSettings, Settings
 from gateway.errors import SessionError
 from gateway.protocol import ErrorCode
 from gateway.quotas.gate import QuotaGate
+from gateway.store.redis_store import SessionStore
 from tests.support.redis_ha import ClusterSetup, cluster_setup
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,9 @@ async def test_quotas_on_a_cluster(cluster: ClusterSetup) -> None:
         ),
         quotas=QuotaSettings(max_sessions=1, starts_per_s=0),
     )
-    gate = QuotaGate.from_settings(settings)
+    # As the gateway builds it: on the session store's client and guarded calls.
+    store = SessionStore.from_settings(settings.redis)
+    gate = QuotaGate.for_store(store, settings)
     try:
         tenants = tenants_on_every_shard(cluster, gate)
         drivers = [Driver(f"{tenant}/s1") for tenant in tenants]
@@ -77,3 +80,4 @@ async def test_quotas_on_a_cluster(cluster: ClusterSetup) -> None:
             assert await gate.admit(tenant, f"{tenant}/s2", new=True)
     finally:
         await gate.close()
+        await store.close()

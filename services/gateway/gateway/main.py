@@ -46,12 +46,10 @@ def create_app(settings: Settings) -> FastAPI:
 
             discovery = start_discovery(settings.riva, backend)
         registry = SessionRegistry(settings.limits)
-        quotas = QuotaGate.from_settings(settings)
+        quotas = QuotaGate.for_store(store, settings)
         service = SessionService(settings, store, backend, registry, quotas=quotas)
         app.state.service = service
-        deletion = SessionDeletion.from_settings(
-            settings.redis, store, default_ttl_s=settings.limits.session_ttl_s
-        )
+        deletion = SessionDeletion(store, default_ttl_s=settings.limits.session_ttl_s)
         app.state.session_deletion = deletion
         background = [
             asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
@@ -80,7 +78,6 @@ def create_app(settings: Settings) -> FastAPI:
             if discovery is not None:
                 await discovery.close()
             await backend.close()
-            await deletion.close()
             await store.close()
             await quotas.close()
 

@@ -7,7 +7,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 
 from gateway.sessions.lifecycle import Actor, SessionState, allowed, resumable
 from gateway.store import scripts
-from gateway.store.redis_store import is_store_fault
+from gateway.store.faults import is_store_fault
 
 
 def test_only_the_driver_detaches_or_stops_a_session() -> None:

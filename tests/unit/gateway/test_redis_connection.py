@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 
 from gateway.config import RedisSettings, Settings
 from gateway.store.connection import BlockingSentinelPool, connect, host_port
-from gateway.store.redis_store import is_store_fault
+from gateway.store.faults import is_store_fault
 from gateway.store.takeovers import slot_channel, slot_tags
 
 

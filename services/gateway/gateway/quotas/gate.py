@@ -12,22 +12,18 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ClusterError, NoScriptError, ResponseError, SlotNotCoveredError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError, ResponseError
 
-from gateway.config import QuotaSettings, Settings
+from gateway.config import QuotaSettings, RedisSettings, Settings
 from gateway.errors import StoreUnavailable
 from gateway.observability import events
-from gateway.observability.redis_ops import RedisOp
 from gateway.quotas import scripts
 from gateway.quotas.limits import TenantLimits, limits_for, tenant_of
 from gateway.quotas.refusals import refusal, rejection_reason
 from gateway.sessions.failures import store_unavailable
-from gateway.store.cluster_calls import CallGate, closed_under_us
-from gateway.store.connection import RedisClient, connect
-from gateway.store.redis_store import is_store_fault
+from gateway.store.connection import RedisClient
+from gateway.store.faults import GuardedCalls
+from gateway.store.redis_store import SessionStore
 
 T = TypeVar("T")
 
@@ -55,14 +51,20 @@ class QuotaGate:
         client: RedisClient | None,
         settings: QuotaSettings,
         prefix: str,
-        calls: CallGate | None = None,
+        calls: GuardedCalls | None = None,
+        *,
+        owns_client: bool = True,
     ) -> None:
-        """`calls`: with a Cluster client, the bound on calls in flight (as the store's)."""
+        """`calls`: how calls on `client` are made (the store's, when it is the store's
+        client; else one with RedisSettings' defaults). `owns_client`: `close` closes it."""
         if settings.lease_s < 2 * settings.renew_interval_s:
             raise ValueError("QUOTAS__LEASE_S must be at least two QUOTAS__RENEW_INTERVAL_S")
         self._redis = client
-        self._cluster = isinstance(client, RedisCluster)
-        self._calls = calls
+        self._owns_client = owns_client
+        defaults = RedisSettings()
+        self._call = calls or GuardedCalls(
+            client, limit=defaults.max_connections, timeout_s=defaults.socket_timeout_s
+        )
         self._settings = settings
         self._prefix = prefix
         self._lease_ms = int(settings.lease_s * 1000)
@@ -74,17 +76,14 @@ class QuotaGate:
         self._count = client.register_script(scripts.COUNT) if client is not None else None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> QuotaGate:
-        """A gate with its own Redis client (nothing connects until the first call)."""
-        client = connect(settings.redis)
-        redis = settings.redis
-        calls = None
-        if isinstance(client, RedisCluster):
-            calls = CallGate(redis.max_connections, redis.socket_timeout_s)
-        return cls(client, settings.quotas, redis.key_prefix, calls)
+    def for_store(cls, store: SessionStore, settings: Settings) -> QuotaGate:
+        """A gate on the session store's client and guarded calls (one pool a process)."""
+        return cls(
+            store.client, settings.quotas, settings.redis.key_prefix, store.call, owns_client=False
+        )
 
     async def close(self) -> None:
-        if self._redis is not None:
+        if self._redis is not None and self._owns_client:
             await self._redis.aclose()
 
     @classmethod
@@ -216,27 +215,6 @@ class QuotaGate:
                     if script is not None:
                         await self._redis.script_load(script.script)
         raise AssertionError("unreachable")
-
-    async def _call(self, op: str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        # Redis faults as StoreUnavailable, as `SessionStore._call` maps them.
-        try:
-            with RedisOp(op):
-                if self._calls is None:
-                    return await fn(*args, **kwargs)
-                async with self._calls:
-                    return await fn(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        except (SlotNotCoveredError, ClusterError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        except ResponseError as exc:
-            if is_store_fault(exc):
-                raise StoreUnavailable(str(exc)) from exc
-            raise
-        except (RuntimeError, AttributeError, TypeError) as exc:
-            if self._cluster and closed_under_us(exc):
-                raise StoreUnavailable(f"connection closed by a slot map reload: {exc}") from exc
-            raise
 
 
 def _by_tenant(

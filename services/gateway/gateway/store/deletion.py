@@ -14,7 +14,7 @@ and publishes a takeover notice at the new epoch on the channel RESUME uses
 - the tombstone keeps the record's remaining time to live, so the id stays taken as long
   as the session's record would have, then the key expires like any other.
 
-Its own connection pool: the store's is the session core's, and deletions are rare.
+It runs on the store's client and through its guarded calls (one pool per process).
 """
 
 from __future__ import annotations
@@ -22,15 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ClusterError, ResponseError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.config import RedisSettings
-from gateway.errors import StoreUnavailable
-from gateway.observability.redis_ops import RedisOp
-from gateway.store.connection import RedisClient, connect
-from gateway.store.redis_store import SessionStore, is_store_fault
+from gateway.store.redis_store import SessionStore
 
 DELETED = "deleted"
 
@@ -55,18 +48,11 @@ return epoch
 
 
 class SessionDeletion:
-    def __init__(self, client: RedisClient, store: SessionStore, *, default_ttl_s: int) -> None:
-        self._client = client
+    def __init__(self, store: SessionStore, *, default_ttl_s: int) -> None:
         self._store = store
         self._default_ttl_s = default_ttl_s
-        self._publish = "SPUBLISH" if isinstance(client, RedisCluster) else "PUBLISH"
-        self._script = client.register_script(DELETE)
-
-    @classmethod
-    def from_settings(
-        cls, settings: RedisSettings, store: SessionStore, *, default_ttl_s: int
-    ) -> SessionDeletion:
-        return cls(connect(settings), store, default_ttl_s=default_ttl_s)
+        self._publish = "SPUBLISH" if isinstance(store.client, RedisCluster) else "PUBLISH"
+        self._script = store.client.register_script(DELETE)
 
     async def delete(self, key: str) -> int:
         """Delete the session stored under `key` (scoped id); the tombstone's epoch, or 0
@@ -77,15 +63,6 @@ class SessionDeletion:
             key,
             self._default_ttl_s,
         ]
-        try:
-            with RedisOp("delete"):
-                return int(await self._script(keys=self._store.keys(key), args=args))
-        except (RedisConnectionError, RedisTimeoutError, OSError, ClusterError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        except ResponseError as exc:
-            if is_store_fault(exc):
-                raise StoreUnavailable(str(exc)) from exc
-            raise
-
-    async def close(self) -> None:
-        await self._client.aclose()
+        return int(
+            await self._store.call("delete", self._script, keys=self._store.keys(key), args=args)
+        )

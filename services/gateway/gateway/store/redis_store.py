@@ -16,45 +16,18 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import (
-    ClusterDownError,
-    ClusterError,
     NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    ResponseError,
-    SlotNotCoveredError,
-    TryAgainError,
 )
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.config import RedisSettings
 from gateway.errors import Fenced, LogGap, RecordLost, StoreUnavailable
-from gateway.observability.redis_ops import RedisOp
 from gateway.sessions.lifecycle import SessionState
 from gateway.store import scripts
-from gateway.store.cluster_calls import CallGate, closed_under_us
 from gateway.store.connection import RedisClient, connect
+from gateway.store.faults import GuardedCalls
 from gateway.store.takeovers import TakeoverSubscription, slot_channel, slot_tags
 
 T = TypeVar("T")
-
-# Error replies that mean the store cannot take writes now (a replica after a failover,
-# maxmemory, a failed RDB save, a restart still loading, a script cache emptied by a
-# restart, a Cluster resharding): faults of the store, like an unreachable Redis.
-_STORE_FAULTS = (
-    "READONLY",
-    "OOM",
-    "MISCONF",
-    "LOADING",
-    "NOSCRIPT",
-    "MASTERDOWN",
-    "CLUSTERDOWN",
-    "TRYAGAIN",
-    "NOREPLICAS",
-    "BUSY",
-)
-_FAULT_CLASSES = (ReadOnlyError, OutOfMemoryError, NoScriptError, ClusterDownError, TryAgainError)
 
 
 class ResumeRefused(Exception):
@@ -127,8 +100,9 @@ class SessionStore:
         self._redis = client
         self._prefix = settings.key_prefix
         self._cluster = isinstance(client, RedisCluster)
-        self._gate = (
-            CallGate(settings.max_connections, settings.socket_timeout_s) if self._cluster else None
+        # Every call through here (and the quotas' and deletions', on the same client).
+        self.call = GuardedCalls(
+            client, limit=settings.max_connections, timeout_s=settings.socket_timeout_s
         )
         # Finals are committed once this many replicas hold them (0: no WAIT).
         self._wait_replicas = settings.replicas_to_wait
@@ -157,6 +131,12 @@ class SessionStore:
     def from_settings(cls, settings: RedisSettings) -> SessionStore:
         return cls(connect(settings), settings)
 
+    @property
+    def client(self) -> RedisClient:
+        """The Redis client, for what else keeps state beside the sessions (quotas,
+        deletions): one pool per process. Call it through `call`."""
+        return self._redis
+
     def takeover_channel_for(self, session_id: str) -> str:
         """Where a takeover of `session_id` is published (see `store/takeovers.py`)."""
         if self._cluster:
@@ -175,13 +155,13 @@ class SessionStore:
         return [f"{tag}:meta", f"{tag}:finals"]
 
     async def ping(self) -> bool:
-        return bool(await self._call("ping", self._redis.ping))
+        return bool(await self.call("ping", self._redis.ping))
 
     async def writable(self, probe_key: str) -> bool:
         """Whether Redis takes a write now (PING answers on a read-only replica, under
         maxmemory, or with a failed RDB save; a write does not)."""
         return bool(
-            await self._call(
+            await self.call(
                 "writable", self._redis.set, f"{self._prefix}:probe:{probe_key}", 1, px=5000
             )
         )
@@ -198,7 +178,7 @@ class SessionStore:
     ) -> int:
         """Record a new session; returns its epoch (1, or more for the retry of a start
         whose reply was lost), or 0 if the id is taken."""
-        epoch = await self._call(
+        epoch = await self.call(
             "create",
             self._create,
             keys=self.keys(session_id),
@@ -237,10 +217,10 @@ class SessionStore:
             args.append(payload)
         keys = self.keys(session_id)
         if not self._wait_replicas:
-            stored = int(await self._call("append_finals", self._append, keys=keys, args=args))
+            stored = int(await self.call("append_finals", self._append, keys=keys, args=args))
             _check_fence(session_id, stored)
             return stored
-        stored, acked = await self._call("append_finals", self._append_and_wait, keys, args)
+        stored, acked = await self.call("append_finals", self._append_and_wait, keys, args)
         _check_fence(session_id, stored)
         if acked < self._wait_replicas:
             raise StoreUnavailable(
@@ -315,7 +295,7 @@ class SessionStore:
             args.append(seq)
             args.append(payload)
         stored = int(
-            await self._call("rebuild", self._rebuild, keys=self.keys(session_id), args=args)
+            await self.call("rebuild", self._rebuild, keys=self.keys(session_id), args=args)
         )
         _check_fence(session_id, stored)
         return stored
@@ -330,7 +310,7 @@ class SessionStore:
         audio_ms: int,
         ttl_s: int,
     ) -> None:
-        result = await self._call(
+        result = await self.call(
             "set_state",
             self._set_state,
             keys=self.keys(session_id),
@@ -353,7 +333,7 @@ class SessionStore:
         async def run() -> list[int]:
             return [int(r) for r in await self._pipelined(queue)]
 
-        return await self._call("renew", run)
+        return await self.call("renew", run)
 
     async def resume(
         self,
@@ -366,7 +346,7 @@ class SessionStore:
         ttl_s: int,
     ) -> Resumed:
         """Take the session over (and tell its previous driver, in the same step)."""
-        reply = await self._call(
+        reply = await self.call(
             "resume",
             self._resume,
             keys=self.keys(session_id),
@@ -395,14 +375,14 @@ class SessionStore:
 
     async def epoch(self, session_id: str) -> int:
         """The session's current epoch (0 if it has no record)."""
-        value = await self._call("epoch", self._hget, self.keys(session_id)[0], "epoch")
+        value = await self.call("epoch", self._hget, self.keys(session_id)[0], "epoch")
         return int(value or 0)
 
     async def _hget(self, key: str, field: str) -> str | None:
         return await self._redis.hget(key, field)  # type: ignore[return-value]
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        raw: dict[str, str] = await self._call("get", self._hgetall, self.keys(session_id)[0])
+        raw: dict[str, str] = await self.call("get", self._hgetall, self.keys(session_id)[0])
         if not raw:
             return None
         return SessionRecord(
@@ -421,7 +401,7 @@ class SessionStore:
 
     async def finals_after(self, session_id: str, last_seq: int) -> list[tuple[int, str]]:
         """The stored finals with seq > last_seq, in order, as (seq, payload)."""
-        entries: list[tuple[str, dict[str, str]]] = await self._call(
+        entries: list[tuple[str, dict[str, str]]] = await self.call(
             "finals_after", self._xrange, self.keys(session_id)[1], f"{last_seq + 1}-0"
         )
         return [(int(entry_id.split("-", 1)[0]), fields["f"]) for entry_id, fields in entries]
@@ -432,53 +412,9 @@ class SessionStore:
     async def _xrange(self, key: str, start: str) -> list[tuple[str, dict[str, str]]]:
         return await self._redis.xrange(key, min=start, max="+")  # type: ignore[return-value]
 
-    async def _call(self, op: str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        try:
-            with RedisOp(op):
-                if self._gate is None:
-                    return await fn(*args, **kwargs)
-                async with self._gate:
-                    return await fn(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        except (SlotNotCoveredError, ClusterError) as exc:
-            # A Cluster between a node's failure and its replica's promotion (no node
-            # serves the slot yet), or redirected past redis-py's bound.
-            raise StoreUnavailable(str(exc)) from exc
-        except ResponseError as exc:
-            if is_store_fault(exc):
-                raise StoreUnavailable(str(exc)) from exc
-            raise
-        except (RuntimeError, AttributeError, TypeError) as exc:
-            if self._cluster and closed_under_us(exc):
-                raise StoreUnavailable(f"connection closed by a slot map reload: {exc}") from exc
-            raise
-
 
 def _queue_script(pipe: Any, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
     # EVALSHA by name: a Cluster pipeline refuses its `evalsha` method but routes the raw
     # command by its keys. A server without the script answers NOSCRIPT, and
     # `SessionStore._pipelined` loads the scripts and runs the pipeline again.
     pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-
-
-def is_store_fault(exc: ResponseError) -> bool:
-    """An error reply that says the store cannot serve now, not that the call was wrong.
-    Inside a script Redis 7 keeps the original error's code at the start of the message."""
-    if isinstance(exc, _FAULT_CLASSES):  # redis-py drops the code from these messages
-        return True
-    message = str(exc).upper()
-    # A pipeline puts the failed command before the server's message.
-    _, pipelined, rest = message.partition("OF PIPELINE CAUSED ERROR: ")
-    if pipelined:
-        message = rest.lstrip("('\"")
-    message = message.lstrip("-")
-    if message.startswith(_STORE_FAULTS):
-        return True
-    # A write that reached a replica (a slot map from before a failover): as READONLY.
-    if message.startswith(("WAIT CANNOT BE USED WITH REPLICA", "ERR WAIT CANNOT BE USED")):
-        return True
-    # Older servers wrap an error raised inside a script: look for its code within.
-    return message.startswith("ERR ERROR RUNNING SCRIPT") and any(
-        f" {code} " in message or f"-{code} " in message for code in _STORE_FAULTS
-    )
