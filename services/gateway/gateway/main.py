@@ -15,12 +15,12 @@ from gateway.admin.follower import start_following
 from gateway.api.errors import install_error_handlers
 from gateway.api.router import api_router
 from gateway.api.routes import audio_transcriptions, published, realtime
-from gateway.auth import redaction
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.refusal import AuthConfigError
 from gateway.backends.riva import RivaBackend
 from gateway.config import Settings
 from gateway.files.body_limit import UploadLimit
+from gateway.observability.logs import redact_server_loggers
 from gateway.observability.sampler import PodSampler
 from gateway.observability.tracing import configure_from_env
 from gateway.quotas.gate import QuotaGate
@@ -94,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.authenticator = _authenticator(settings)
-    redaction.install()
+    redact_server_loggers()
     app.include_router(api_router)
     app.include_router(published.root_router)
     app.include_router(web.router)

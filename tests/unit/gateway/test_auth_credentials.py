@@ -135,11 +135,10 @@ def test_auth_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
 def test_a_query_credential_never_reaches_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from gateway.auth import redaction
-    from gateway.observability.logs import RedactSecrets
+    from gateway.observability.logs import RedactSecrets, redact_server_loggers
 
-    redaction.install()
-    redaction.install()  # idempotent
+    redact_server_loggers()
+    redact_server_loggers()  # idempotent
     logger = logging.getLogger("uvicorn.error")
     assert sum(isinstance(f, RedactSecrets) for f in logger.filters) == 1
     with caplog.at_level(logging.INFO, logger="uvicorn.error"):

@@ -99,3 +99,18 @@ def redact_handlers(*loggers: logging.Logger) -> None:
         for handler in logger.handlers:
             if not any(isinstance(f, RedactSecrets) for f in handler.filters):
                 handler.addFilter(RedactSecrets())
+
+
+# The servers' loggers that print request paths (uvicorn's WebSocket lines go to
+# "uvicorn.error", its HTTP lines to "uvicorn.access").
+SERVER_LOGGERS = ("uvicorn.error", "uvicorn.access")
+
+
+def redact_server_loggers() -> None:
+    """Put `RedactSecrets` on the servers' loggers themselves (once), so that it holds
+    however the app is served (plain uvicorn, tests); the gunicorn worker also puts it on
+    its handlers (`redact_handlers`)."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from gateway.config import QuotaSettings, RedisSettings, Settings
 from gateway.errors import StoreUnavailable
@@ -23,6 +23,7 @@ from gateway.quotas.refusals import refusal, rejection_reason
 from gateway.sessions.failures import store_unavailable
 from gateway.store.connection import RedisClient
 from gateway.store.faults import GuardedCalls
+from gateway.store.pipeline import pipelined
 from gateway.store.redis_store import SessionStore
 
 T = TypeVar("T")
@@ -202,19 +203,8 @@ class QuotaGate:
 
     async def _pipelined(self, queue: Callable[[Any], Awaitable[None]]) -> list[Any]:
         assert self._redis is not None
-        for attempt in (1, 2):
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    await queue(pipe)
-                    return list(await pipe.execute())
-            except NoScriptError:
-                # A server without the scripts (a restart, a promoted replica).
-                if attempt == 2:
-                    raise
-                for script in (self._admit, self._count):
-                    if script is not None:
-                        await self._redis.script_load(script.script)
-        raise AssertionError("unreachable")
+        scripts = [script for script in (self._admit, self._count) if script is not None]
+        return await pipelined(self._redis, queue, scripts)
 
 
 def _by_tenant(

@@ -15,9 +15,6 @@ from typing import Any, TypeVar
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
-from redis.exceptions import (
-    NoScriptError,
-)
 
 from gateway.config import RedisSettings
 from gateway.errors import Fenced, LogGap, RecordLost, StoreUnavailable
@@ -25,6 +22,7 @@ from gateway.sessions.lifecycle import SessionState
 from gateway.store import scripts
 from gateway.store.connection import RedisClient, connect
 from gateway.store.faults import GuardedCalls
+from gateway.store.pipeline import pipelined
 from gateway.store.takeovers import TakeoverSubscription, slot_channel, slot_tags
 
 T = TypeVar("T")
@@ -250,24 +248,7 @@ class SessionStore:
         return int(replies[0]), int(replies[1])
 
     async def _pipelined(self, queue: Callable[[Any], Awaitable[None]]) -> list[Any]:
-        """Run the calls `queue(pipe)` adds, in order, in one pipeline. A server without the
-        scripts (a promoted replica, a restarted node: scripts are not replicated) gets
-        them, and the pipeline runs once more."""
-        for attempt in (1, 2):
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    await queue(pipe)
-                    return list(await pipe.execute())
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                await self._load_scripts()
-        raise AssertionError("unreachable")
-
-    async def _load_scripts(self) -> None:
-        # A Cluster client sends SCRIPT LOAD to every primary.
-        for script in self._scripts:
-            await self._redis.script_load(script.script)
+        return await pipelined(self._redis, queue, self._scripts)
 
     async def rebuild(
         self,
