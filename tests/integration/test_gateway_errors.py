@@ -252,7 +252,13 @@ async def test_backend_error_from_a_server_without_riva(
             run = await collect(ws, 15)
         errors = run.of("error")
         assert [e["code"] for e in errors] == ["backend_error"]
-        assert "UNIMPLEMENTED" in errors[0]["message"]
+        # UNIMPLEMENTED, or INTERNAL when the server's reset races the gateway's writes
+        # (seen on a loaded CI machine: grpc-core reports the RST_STREAM, not the status).
+        assert errors[0]["message"] in {
+            "speech backend error (UNIMPLEMENTED)",
+            "speech backend error (INTERNAL)",
+        }
+        assert errors[0]["retryable"] is False
         assert run.close_code == 1011
     finally:
         await server.stop(None)
