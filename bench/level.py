@@ -119,8 +119,8 @@ class Bench:
             }
             if target.nginx is not None:
                 groups["nginx"] = Group("nginx", tuple(_tree(target.nginx)))
-            if a.profile == n and name == "gateway":
-                profiler = self._start_profiler(target, n)
+            if a.profile == n and name in ("gateway", "relay"):
+                profiler = self._start_profiler(name, target, n)
 
             t0, ticks0, cores0, calls0 = self._sample(groups)
             time.sleep(window)
@@ -239,13 +239,15 @@ class Bench:
             log.close()
         return procs
 
-    def _start_profiler(self, target: targets.Target, n: int) -> subprocess.Popen[bytes] | None:
+    def _start_profiler(
+        self, name: str, target: targets.Target, n: int
+    ) -> subprocess.Popen[bytes] | None:
         py_spy = VENV_BIN / "py-spy"
         if not py_spy.exists():
             print("bench: --profile needs py-spy in the venv (pip install py-spy)", file=sys.stderr)
             return None
         worker = _tree(target.gateways[0])[-1]
-        out = RESULTS / f"profile-gateway-{n}.collapsed.txt"
+        out = RESULTS / f"profile-{name}-{n}.collapsed.txt"
         argv = [
             str(py_spy),
             "record",

@@ -85,9 +85,14 @@ class LimitSettings(BaseModel):
     # A worker whose event loop runs this late (its housekeeping tick, held as a decaying
     # peak) is saturated: new sessions are refused (1013 or 503) and readiness fails.
     max_loop_lag_s: float = Field(default=0.15, gt=0)
-    # ... or whose event loop's thread is on the CPU this share of the time (averaged
-    # over a few ticks).
-    max_loop_busy: float = Field(default=0.9, gt=0, le=1)
+    # The CPU budget of a worker (its process, every thread, as a share of one core):
+    # a new session is refused when the sessions' projected cost would pass it (a
+    # worker's p99 widens fast past about 80 % of its core), and the worker is saturated
+    # when it is above 95 % whatever the projection says. 1: no CPU bound.
+    max_loop_busy: float = Field(default=0.8, gt=0, le=1)
+    # What a session's start costs the worker in CPU, as seconds of a session's stream
+    # (admission control's projection of one more session; `bench` measures it).
+    start_cost_s: float = Field(default=1.0, ge=0)
     # Largest binary frame accepted; larger gets `frame_too_large` and close 1009.
     max_frame_bytes: int = Field(default=256 * 1024, ge=1024)
     # Largest text (JSON) message accepted, a start_transcription with its config included;

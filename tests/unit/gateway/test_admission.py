@@ -46,13 +46,82 @@ def test_a_resume_of_a_session_it_serves_is_taken_even_when_saturated() -> None:
     assert gate.refusal(1, serves_it=False) is not None
 
 
-def test_a_loop_busy_nearly_all_the_time_is_saturated() -> None:
+def test_a_worker_busy_nearly_all_the_time_is_saturated() -> None:
     gate = admission()
-    gate.observe(0.0, busy=0.97)
+    gate.observe(0.0, busy=0.99)
     assert not gate.saturated(0)  # one busy second is not saturation
-    for _ in range(4):
-        gate.observe(0.0, busy=0.97)
+    for _ in range(5):
+        gate.observe(0.0, busy=0.99)
     assert gate.saturated(0)
     for _ in range(3):
         gate.observe(0.0, busy=0.5)
     assert not gate.saturated(0)
+
+
+def budget(max_busy: float = 0.8, start_cost_s: float = 1.0) -> Admission:
+    limits = LimitSettings(
+        max_concurrent_sessions=10_000, max_loop_busy=max_busy, start_cost_s=start_cost_s
+    )
+    return Admission(limits)
+
+
+def steady(gate: Admission, sessions: int, busy: float, ticks: int = 20) -> None:
+    for _ in range(ticks):
+        gate.observe(0.0, busy=busy, sessions=sessions)
+
+
+def test_the_session_that_would_pass_the_cpu_budget_is_refused() -> None:
+    gate = budget(max_busy=0.8)
+    steady(gate, 200, busy=0.4)  # 0.2 % of the core per session: 400 fit in 80 %
+    assert gate.refusal(350, serves_it=False) is None
+    assert not gate.saturated(350)
+    refused = gate.refusal(400, serves_it=False)
+    assert refused is not None
+    assert (refused.code.value, refused.close_code, refused.retryable) == (
+        "capacity_exhausted",
+        1013,
+        True,
+    )
+    assert refused.retry_after_s
+    assert gate.saturated(400)
+    # Sessions admitted and still opening count as the ones they will be.
+    gate.opening = 60
+    assert gate.refusal(350, serves_it=False) is not None
+    # A resume of a session it serves replaces a connection: taken.
+    assert gate.refusal(400, serves_it=True) is None
+
+
+def test_a_flash_crowd_of_starts_does_not_count_as_steady_cost() -> None:
+    gate = budget(max_busy=0.8, start_cost_s=1.0)
+    steady(gate, 200, busy=0.4)
+    # 200 more start within one tick: it costs their streams (300 on average over the
+    # tick: 0.6) and their starts (0.4), all the core. busy / sessions would say 0.0025.
+    for _ in range(200):
+        gate.admitted()
+    gate.opening = 0  # registered
+    gate.observe(0.0, busy=1.0, sessions=400)
+    assert gate.cpu.per_session is not None
+    assert abs(gate.cpu.per_session - 0.002) < 0.0002
+    assert gate.refusal(380, serves_it=False) is None
+
+
+def test_the_projection_follows_a_change_of_cost() -> None:
+    gate = budget(max_busy=0.8)
+    steady(gate, 200, busy=0.4)
+    assert gate.refusal(380, serves_it=False) is None
+    steady(gate, 200, busy=0.7, ticks=5)  # each session costs more now (longer results)
+    assert gate.refusal(250, serves_it=False) is not None
+
+
+def test_an_idle_worker_learns_nothing_from_its_fixed_costs() -> None:
+    gate = budget(max_busy=0.8)
+    steady(gate, 1, busy=0.05)  # one session and the worker's own housekeeping
+    assert gate.cpu.per_session is None
+    assert gate.refusal(500, serves_it=False) is None
+
+
+def test_a_budget_of_one_core_turns_the_cpu_bound_off() -> None:
+    gate = budget(max_busy=1.0)
+    steady(gate, 100, busy=1.0, ticks=10)
+    assert gate.refusal(5_000, serves_it=False) is None
+    assert not gate.saturated(5_000)

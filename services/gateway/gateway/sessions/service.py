@@ -93,7 +93,7 @@ class SessionService:
         try:
             opening = await self._await_opening(transport)
             self._admit(key)
-            self.admission.opening += 1
+            self.admission.admitted()
             try:
                 # Quotas: count the session for its tenant, or raise the refusal.
                 new = isinstance(opening, StartTranscription)
@@ -391,13 +391,14 @@ class SessionService:
         ticks = 0
         loop = asyncio.get_running_loop()
         while True:
-            asked, cpu = loop.time(), time.thread_time()
+            asked, cpu = loop.time(), time.process_time()
             await asyncio.sleep(tick_s)
-            # How late the loop woke us, and how busy its thread was: what admission
-            # control reads.
+            # How late the loop woke us, and how busy the worker was (every thread: the
+            # loop's and gRPC's poller share its core): what admission control reads.
             elapsed = loop.time() - asked
             self.registry.loop_lag.record(elapsed - tick_s)
-            self.admission.observe(elapsed - tick_s, (time.thread_time() - cpu) / elapsed)
+            busy = (time.process_time() - cpu) / elapsed
+            self.admission.observe(elapsed - tick_s, busy, len(self.registry.sessions))
             ticks += 1
             try:
                 self.registry.tick()
