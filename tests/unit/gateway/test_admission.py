@@ -125,3 +125,15 @@ def test_a_budget_of_one_core_turns_the_cpu_bound_off() -> None:
     steady(gate, 100, busy=1.0, ticks=10)
     assert gate.refusal(5_000, serves_it=False) is None
     assert not gate.saturated(5_000)
+
+
+def test_a_tick_of_few_sessions_weighs_little_in_the_estimate() -> None:
+    gate = budget(max_busy=0.8)
+    # The first tick of a ramp: 20 sessions on average and the worker's fixed costs,
+    # 0.008 each; then 220 and 400 sessions at 0.002 each. The mean of the ticks' ratios
+    # would say 0.004.
+    gate.observe(0.0, busy=0.16, sessions=40)
+    gate.observe(0.0, busy=0.44, sessions=400)
+    gate.observe(0.0, busy=0.8, sessions=400)
+    assert gate.cpu.per_session is not None
+    assert gate.cpu.per_session < 0.0024
