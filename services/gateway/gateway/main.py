@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.session_deletion = deletion
         background = [
             asyncio.create_task(service.run_housekeeping(), name="housekeeping"),
+            asyncio.create_task(service.sample_cpu(), name="cpu-samples"),
             asyncio.create_task(service.watch_takeovers(), name="takeovers"),
             asyncio.create_task(
                 PodSampler(service, capacity=settings.limits.max_concurrent_sessions).run(),

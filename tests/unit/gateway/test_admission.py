@@ -66,8 +66,9 @@ def budget(max_busy: float = 0.8, start_cost_s: float = 1.0) -> Admission:
 
 
 def steady(gate: Admission, sessions: int, busy: float, ticks: int = 20) -> None:
+    """`ticks` one-second samples of `sessions` using `busy` of the core."""
     for _ in range(ticks):
-        gate.observe(0.0, busy=busy, sessions=sessions)
+        gate.sample(busy, 1.0, sessions)
 
 
 def test_the_session_that_would_pass_the_cpu_budget_is_refused() -> None:
@@ -99,7 +100,7 @@ def test_a_flash_crowd_of_starts_does_not_count_as_steady_cost() -> None:
     for _ in range(200):
         gate.admitted()
     gate.opening = 0  # registered
-    gate.observe(0.0, busy=1.0, sessions=400)
+    gate.sample(1.0, 1.0, 400)
     assert gate.cpu.per_session is not None
     assert abs(gate.cpu.per_session - 0.002) < 0.0002
     assert gate.refusal(380, serves_it=False) is None
@@ -109,7 +110,7 @@ def test_the_projection_follows_a_change_of_cost() -> None:
     gate = budget(max_busy=0.8)
     steady(gate, 200, busy=0.4)
     assert gate.refusal(380, serves_it=False) is None
-    steady(gate, 200, busy=0.7, ticks=5)  # each session costs more now (longer results)
+    steady(gate, 200, busy=0.7)  # each session costs more now (longer results)
     assert gate.refusal(250, serves_it=False) is not None
 
 
@@ -127,13 +128,44 @@ def test_a_budget_of_one_core_turns_the_cpu_bound_off() -> None:
     assert not gate.saturated(5_000)
 
 
-def test_a_tick_of_few_sessions_weighs_little_in_the_estimate() -> None:
+def test_a_sample_of_few_sessions_weighs_little_in_the_estimate() -> None:
     gate = budget(max_busy=0.8)
     # The first tick of a ramp: 20 sessions on average and the worker's fixed costs,
     # 0.008 each; then 220 and 400 sessions at 0.002 each. The mean of the ticks' ratios
     # would say 0.004.
-    gate.observe(0.0, busy=0.16, sessions=40)
-    gate.observe(0.0, busy=0.44, sessions=400)
-    gate.observe(0.0, busy=0.8, sessions=400)
+    gate.sample(0.16, 1.0, 40)
+    gate.sample(0.44, 1.0, 400)
+    gate.sample(0.8, 1.0, 400)
     assert gate.cpu.per_session is not None
     assert gate.cpu.per_session < 0.0024
+
+
+def test_samples_of_a_quarter_second_say_the_same_per_session_cost() -> None:
+    gate = budget()
+    gate.sample(0.0, 0.25, 200)  # idle: nothing learnt; 200 sessions from here on
+    for _ in range(8):
+        gate.sample(0.1, 0.25, 200)  # 40 % of the core over 200 sessions
+    assert gate.cpu.per_session is not None
+    assert abs(gate.cpu.per_session - 0.002) < 1e-9
+
+
+def test_a_saturated_sample_can_raise_the_estimate_but_not_lower_it() -> None:
+    gate = budget()
+    steady(gate, 200, busy=0.5, ticks=40)  # 0.0025 each (the window: all steady)
+    before = gate.cpu.per_session
+    assert before is not None
+    # A flash crowd saturates the core: it did 0.99 of work asked of more.
+    gate.sample(0.99, 1.0, 600)
+    assert gate.cpu.per_session == before
+    # Saturated and dearer than thought: the floor moves the estimate up.
+    gate.sample(0.99, 1.0, 300)  # 450 on average over it: cheaper, ignored
+    assert gate.cpu.per_session == before
+    gate.sample(0.99, 1.0, 300)  # 300: 0.0033 each at least
+    assert gate.cpu.per_session > before
+
+
+def test_samples_without_a_session_teach_nothing() -> None:
+    gate = budget()
+    gate.sample(0.3, 0.25, 0)  # a warm-up request, no session streaming
+    assert gate.cpu.per_session is None
+    assert gate.refusal(300, serves_it=False) is None

@@ -7,8 +7,9 @@ that halves each tick (a lone garbage-collection pause refuses for a second or t
 that stays behind keeps refusing); or the worker busy nearly all the time (its CPU time
 over the tick, every thread's: the loop and gRPC's poller thread share one core, and a
 loop of many short callbacks can be full while its timers still fire on time); or one
-more session projected to take it past that CPU share (`CpuModel`: a flash crowd is
-refused as it arrives, not a second after it has saturated the worker). A resume of a
+more session projected to take it past that CPU share (`CpuModel`, sampled four
+times a second: a flash crowd is refused as it arrives, not after it has saturated the
+worker). A resume of a
 session this worker already serves is admitted even then: it replaces a connection
 rather than adds one.
 """
@@ -53,12 +54,17 @@ class Admission:
         self.opening += 1
         self.started += 1
 
-    def observe(self, lag_s: float, busy: float = 0.0, sessions: int = 0) -> None:
-        """Once a tick: how late it woke (s), the share of the tick the worker spent on
-        the CPU (0 to 1), and the sessions it serves now."""
+    def observe(self, lag_s: float, busy: float = 0.0) -> None:
+        """Once a tick: how late it woke (s), and the share of the tick the worker spent
+        on the CPU (0 to 1)."""
         self.lag_level_s = max(lag_s, self.lag_level_s / 2)
         self.busy_level = (self.busy_level + busy) / 2
-        self.cpu.observe(busy, (self._last_sessions + sessions) / 2, self.started)
+
+    def sample(self, cpu_s: float, elapsed_s: float, sessions: int) -> None:
+        """A few times a second: the worker's CPU time over `elapsed_s` and the sessions
+        it serves now (what the CPU projection learns from)."""
+        mean = (self._last_sessions + sessions) / 2
+        self.cpu.observe(cpu_s, elapsed_s, mean, self.started)
         self._last_sessions, self.started = sessions, 0
 
     @property
