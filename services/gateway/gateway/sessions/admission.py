@@ -9,9 +9,8 @@ over the tick, every thread's: the loop and gRPC's poller thread share one core,
 loop of many short callbacks can be full while its timers still fire on time); or one
 more session projected to take it past that CPU share (`CpuModel`, sampled four
 times a second: a flash crowd is refused as it arrives, not after it has saturated the
-worker). A resume of a
-session this worker already serves is admitted even then: it replaces a connection
-rather than adds one.
+worker). A resume of a session this worker already serves is admitted even then: it
+replaces a connection rather than adds one.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ class Admission:
         self.lag_level_s = 0.0
         self.busy_level = 0.0
         self.opening = 0  # sessions admitted and not yet registered
-        self.started = 0  # sessions admitted since the last tick
+        self.started = 0  # sessions admitted since the last CPU sample
         self._last_sessions = 0
         self.cpu = CpuModel(limits.start_cost_s)
 
